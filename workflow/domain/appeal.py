@@ -1,0 +1,143 @@
+"""An appeal as the engine sees it, who acts on it, who may reach it, and replaying its events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from workflow.domain.org import CHAIN, ROLES_OF_LEVEL, Level, Role
+from workflow.domain.spec import TransitionSpec
+
+
+class EventKind:
+    SUBMITTED = "submitted"
+    FIRED = "fired"
+    ASSIGNED = "assigned"
+    COMMENTED = "commented"
+    ESCALATED = "escalated"
+    SENT_DOWN = "sent_down"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A signed-in person, with the subtree of the chain they answer for."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    unit_id: int
+    scope_path: str  # a department's people answer for the whole district above it
+    enterprise_id: int | None = None
+    locale: str = "zh-CN"
+
+
+@dataclass(frozen=True)
+class AppealRecord:
+    id: int
+    number: str
+    type: str
+    definition_id: int
+    state: str
+    level: str
+    unit_id: int
+    enterprise_id: int
+    assignee_id: int | None
+    submitted_by_id: int
+    channel: str
+    data: Mapping[str, Any]
+    version: int
+    is_open: bool
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    building_path: str = ""
+    specialist_id: int | None = None
+
+
+def can_reach(actor: Actor, appeal: AppealRecord) -> bool:
+    """Jurisdiction: contacts see their own enterprise, others their subtree or what is assigned to them."""
+    if actor.role == Role.SYSTEM:
+        return True
+    if actor.role == Role.ENTERPRISE_CONTACT:
+        return actor.enterprise_id == appeal.enterprise_id
+    if appeal.assignee_id == actor.id:
+        return True
+    if actor.role == Role.SPECIALIST and appeal.specialist_id == actor.id:
+        return True
+    return appeal.building_path.startswith(actor.scope_path)
+
+
+def role_may_fire(role: str, transition: TransitionSpec, level: str) -> bool:
+    if role in transition.roles:
+        return True
+    return CHAIN in transition.roles and role in ROLES_OF_LEVEL[Level(level)]
+
+
+def allowed_roles(transition: TransitionSpec, level: str) -> set[str]:
+    roles = {r for r in transition.roles if r != CHAIN}
+    if CHAIN in transition.roles:
+        roles |= set(ROLES_OF_LEVEL[Level(level)])
+    return roles
+
+
+def unit_at_level(building_path: str, level: Level) -> int:
+    """The unit holding an appeal at `level`: paths run district/sub-district/community/building."""
+    ids = [int(part) for part in building_path.strip("/").split("/")]
+    depth = {Level.DISTRICT: 0, Level.SUBDISTRICT: 1, Level.COMMUNITY: 2, Level.BUILDING: 3}[level]
+    return ids[depth]
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: int
+    appeal_id: int
+    version: int
+    kind: str
+    actor_id: int | None
+    at: datetime
+    trigger: str | None
+    from_state: str | None
+    to_state: str | None
+    comment: str | None
+    payload: Mapping[str, Any]
+
+
+@dataclass
+class Snapshot:
+    """What replaying the audit trail says the appeal should be."""
+
+    state: str = ""
+    level: str = ""
+    unit_id: int = 0
+    assignee_id: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    version: int = 0
+    is_open: bool = True
+
+
+def replay(events: Iterable[EventRecord], terminal_states: Iterable[str]) -> Snapshot:
+    terminal = set(terminal_states)
+    snapshot = Snapshot()
+    for event in events:
+        if event.kind == EventKind.COMMENTED:
+            continue
+        payload = event.payload
+        if event.kind == EventKind.SUBMITTED:
+            snapshot = Snapshot(data=dict(payload.get("data", {})))
+        else:
+            snapshot.data.update(payload.get("data", {}))
+        if event.to_state:
+            snapshot.state = event.to_state
+        for key in ("level", "unit_id", "assignee_id"):
+            if key in payload:
+                setattr(snapshot, key, payload[key])
+        snapshot.version = event.version
+        snapshot.is_open = snapshot.state not in terminal
+    return snapshot
+
+
+def with_changes(appeal: AppealRecord, **changes: Any) -> AppealRecord:
+    return replace(appeal, **changes)

@@ -1,0 +1,297 @@
+"""Reads and writes of the engine's rows, as SQLAlchemy Core statements built once (the hot path)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Row,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from workflow.domain.appeal import Actor, AppealRecord, EventRecord
+from workflow.persistence.tables import (
+    Appeal,
+    AppealEvent,
+    DefinitionVersion,
+    Enterprise,
+    NumberSequence,
+    Unit,
+    User,
+)
+
+appeals = Appeal.__table__
+events = AppealEvent.__table__
+users = User.__table__
+units = Unit.__table__
+enterprises = Enterprise.__table__
+definition_versions = DefinitionVersion.__table__
+number_sequences = NumberSequence.__table__
+
+_parent = units.alias("parent_unit")
+_building = units.alias("building_unit")
+# A department (e.g. the approval bureau) answers for the district it belongs to.
+_scope_path = case((units.c.kind == "department", _parent.c.path), else_=units.c.path)
+
+_ACTOR_COLUMNS = (
+    users.c.id, users.c.username, users.c.display_name, users.c.role, users.c.unit_id,
+    _scope_path.label("scope_path"), users.c.enterprise_id, users.c.locale,
+)
+_actor_from = users.join(units, units.c.id == users.c.unit_id).outerjoin(_parent, _parent.c.id == units.c.parent_id)
+ACTOR_BY_USERNAME = (
+    select(*_ACTOR_COLUMNS).select_from(_actor_from)
+    .where(users.c.username == bindparam("username"), users.c.active.is_(True))
+)
+ACTOR_BY_ID = select(*_ACTOR_COLUMNS).select_from(_actor_from).where(users.c.id == bindparam("id"))
+
+_APPEAL_COLUMNS = (
+    appeals.c.id, appeals.c.number, appeals.c.type, appeals.c.definition_id, appeals.c.state, appeals.c.level,
+    appeals.c.unit_id, appeals.c.enterprise_id, appeals.c.assignee_id, appeals.c.submitted_by_id,
+    appeals.c.channel, appeals.c.data, appeals.c.version, appeals.c.is_open, appeals.c.created_at,
+    appeals.c.updated_at, appeals.c.closed_at, _building.c.path.label("building_path"),
+    enterprises.c.specialist_id,
+)
+_appeal_from = appeals.join(enterprises, enterprises.c.id == appeals.c.enterprise_id).join(
+    _building, _building.c.id == enterprises.c.building_id
+)
+APPEAL_BY_NUMBER = select(*_APPEAL_COLUMNS).select_from(_appeal_from).where(appeals.c.number == bindparam("number"))
+
+UPDATE_APPEAL = (
+    update(appeals)
+    .where(appeals.c.id == bindparam("appeal_id"), appeals.c.version == bindparam("expected_version"))
+    .values(
+        state=bindparam("state"), level=bindparam("level"), unit_id=bindparam("unit_id"),
+        assignee_id=bindparam("assignee_id"), data=bindparam("data"), version=bindparam("version"),
+        is_open=bindparam("is_open"), updated_at=bindparam("updated_at"), closed_at=bindparam("closed_at"),
+    )
+)
+INSERT_EVENT = insert(events)
+INSERT_APPEAL = insert(appeals).returning(appeals.c.id)
+
+# Candidates for a role, nearest to the building first, then the least loaded, then the oldest account.
+_open_load = (
+    select(func.count()).select_from(appeals)
+    .where(appeals.c.assignee_id == users.c.id, appeals.c.is_open.is_(True))
+    .scalar_subquery()
+)
+FIND_ASSIGNEE = (
+    select(users.c.id)
+    .select_from(_actor_from)
+    .where(
+        users.c.role == bindparam("role"),
+        users.c.active.is_(True),
+        bindparam("building_path", type_=String()).like(_scope_path.concat("%")),
+    )
+    .order_by(func.length(_scope_path).desc(), _open_load, users.c.id)
+    .limit(1)
+)
+
+
+def _appeal(row: Row[Any]) -> AppealRecord:
+    return AppealRecord(**row._mapping)
+
+
+def _actor(row: Row[Any]) -> Actor:
+    return Actor(**row._mapping)
+
+
+class Repository:
+    """Everything a unit of work can read or write; nothing here commits."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect.name
+
+    # --- people and places -------------------------------------------------------------
+    def actor(self, username: str) -> Actor | None:
+        row = self.connection.execute(ACTOR_BY_USERNAME, {"username": username}).first()
+        return _actor(row) if row is not None else None
+
+    def actor_by_id(self, user_id: int) -> Actor | None:
+        row = self.connection.execute(ACTOR_BY_ID, {"id": user_id}).first()
+        return _actor(row) if row is not None else None
+
+    def find_assignee(self, role: str, building_path: str) -> int | None:
+        return self.connection.execute(FIND_ASSIGNEE, {"role": role, "building_path": building_path}).scalar()
+
+    def contact_of(self, enterprise_id: int, prefer: int | None = None) -> int | None:
+        """The enterprise's contact: the one who submitted, if a contact, else the oldest active one."""
+        query = (
+            select(users.c.id)
+            .where(users.c.enterprise_id == enterprise_id, users.c.role == "enterprise_contact", users.c.active.is_(True))
+            .order_by((users.c.id == (prefer or 0)).desc(), users.c.id)
+            .limit(1)
+        )
+        return self.connection.execute(query).scalar()
+
+    def enterprise(self, enterprise_id: int) -> Row[Any] | None:
+        query = (
+            select(enterprises, units.c.path.label("building_path"), units.c.name.label("building_name"))
+            .join(units, units.c.id == enterprises.c.building_id)
+            .where(enterprises.c.id == enterprise_id)
+        )
+        return self.connection.execute(query).first()
+
+    def enterprise_names(self, ids: Sequence[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        query = select(enterprises.c.id, enterprises.c.name).where(enterprises.c.id.in_(list(set(ids))))
+        return {row.id: row.name for row in self.connection.execute(query)}
+
+    def unit_by_code(self, code: str) -> Row[Any] | None:
+        return self.connection.execute(select(units).where(units.c.code == code)).first()
+
+    def units_by_id(self, ids: Sequence[int]) -> dict[int, Row[Any]]:
+        rows = self.connection.execute(select(units).where(units.c.id.in_(list(ids)))).all()
+        return {row.id: row for row in rows}
+
+    def all_units(self) -> list[Row[Any]]:
+        return list(self.connection.execute(select(units).order_by(units.c.path)).all())
+
+    def enterprises_of(self, building_ids: Sequence[int] | None = None) -> list[Row[Any]]:
+        query = select(enterprises).order_by(enterprises.c.id)
+        if building_ids is not None:
+            query = query.where(enterprises.c.building_id.in_(list(building_ids)))
+        return list(self.connection.execute(query).all())
+
+    def users(self, role: str | None = None, unit_path: str | None = None) -> list[Row[Any]]:
+        query = (
+            select(users, units.c.code.label("unit_code"), units.c.name.label("unit_name"))
+            .join(units, units.c.id == users.c.unit_id)
+            .order_by(users.c.role, users.c.username)
+        )
+        if role is not None:
+            query = query.where(users.c.role == role)
+        if unit_path is not None:
+            query = query.where(units.c.path.startswith(unit_path, autoescape=True))
+        return list(self.connection.execute(query).all())
+
+    def usernames(self, ids: Sequence[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        rows = self.connection.execute(select(users.c.id, users.c.username).where(users.c.id.in_(list(ids))))
+        return {row.id: row.username for row in rows}
+
+    # --- definitions -------------------------------------------------------------------
+    def definition_versions(self, name: str | None = None) -> list[Row[Any]]:
+        query = select(definition_versions).order_by(definition_versions.c.name, definition_versions.c.version)
+        if name is not None:
+            query = query.where(definition_versions.c.name == name)
+        return list(self.connection.execute(query).all())
+
+    def definition_version(self, definition_id: int) -> Row[Any] | None:
+        query = select(definition_versions).where(definition_versions.c.id == definition_id)
+        return self.connection.execute(query).first()
+
+    def insert_definition_version(self, values: Mapping[str, Any]) -> int:
+        result = self.connection.execute(insert(definition_versions).returning(definition_versions.c.id), dict(values))
+        return int(result.scalar_one())
+
+    def open_appeals_on(self, definition_id: int) -> int:
+        query = select(func.count()).select_from(appeals).where(
+            appeals.c.definition_id == definition_id, appeals.c.is_open.is_(True)
+        )
+        return int(self.connection.execute(query).scalar_one())
+
+    def appeals_on(self, definition_id: int) -> int:
+        query = select(func.count()).select_from(appeals).where(appeals.c.definition_id == definition_id)
+        return int(self.connection.execute(query).scalar_one())
+
+    def replace_definition_source(self, definition_id: int, values: Mapping[str, Any]) -> None:
+        self.connection.execute(
+            update(definition_versions).where(definition_versions.c.id == definition_id).values(**values)
+        )
+
+    # --- appeals -----------------------------------------------------------------------
+    def next_number(self, prefix: str, year: int) -> int:
+        builder = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        self.connection.execute(
+            builder(number_sequences).values(prefix=prefix, year=year, last=0).on_conflict_do_nothing()
+        )
+        result = self.connection.execute(
+            update(number_sequences)
+            .where(number_sequences.c.prefix == prefix, number_sequences.c.year == year)
+            .values(last=number_sequences.c.last + 1)
+            .returning(number_sequences.c.last)
+        )
+        return int(result.scalar_one())
+
+    def appeal(self, number: str) -> AppealRecord | None:
+        row = self.connection.execute(APPEAL_BY_NUMBER, {"number": number}).first()
+        return _appeal(row) if row is not None else None
+
+    def current_version(self, appeal_id: int) -> int | None:
+        return self.connection.execute(select(appeals.c.version).where(appeals.c.id == appeal_id)).scalar()
+
+    def insert_appeal(self, values: Mapping[str, Any]) -> int:
+        return int(self.connection.execute(INSERT_APPEAL, dict(values)).scalar_one())
+
+    def update_appeal(self, appeal_id: int, expected_version: int, values: Mapping[str, Any]) -> bool:
+        """Compare-and-set on the version column: False when someone else got there first."""
+        params = {"appeal_id": appeal_id, "expected_version": expected_version, **values}
+        return self.connection.execute(UPDATE_APPEAL, params).rowcount == 1
+
+    def insert_event(self, values: Mapping[str, Any]) -> None:
+        self.connection.execute(INSERT_EVENT, dict(values))
+
+    def events(self, appeal_id: int) -> list[EventRecord]:
+        query = select(events).where(events.c.appeal_id == appeal_id).order_by(events.c.id)
+        return [EventRecord(**row._mapping) for row in self.connection.execute(query)]
+
+    def list_appeals(
+        self,
+        *,
+        state: str | None = None,
+        type: str | None = None,
+        unit_path: str | None = None,
+        scope: Actor | None = None,
+        open_only: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+        since: datetime | None = None,
+    ) -> tuple[list[AppealRecord], int]:
+        conditions = []
+        if state is not None:
+            conditions.append(appeals.c.state == state)
+        if type is not None:
+            conditions.append(appeals.c.type == type)
+        if unit_path is not None:
+            conditions.append(_building.c.path.startswith(unit_path, autoescape=True))
+        if open_only:
+            conditions.append(appeals.c.is_open.is_(True))
+        if since is not None:
+            conditions.append(appeals.c.created_at >= since)
+        if scope is not None:
+            conditions.append(_scope_condition(scope))
+        where = and_(True, *conditions)
+        total = self.connection.execute(select(func.count()).select_from(_appeal_from).where(where)).scalar_one()
+        query = (
+            select(*_APPEAL_COLUMNS).select_from(_appeal_from).where(where)
+            .order_by(appeals.c.id.desc()).limit(limit).offset(offset)
+        )
+        return [_appeal(row) for row in self.connection.execute(query)], int(total)
+
+
+def _scope_condition(actor: Actor) -> Any:
+    """The SQL form of `can_reach`, so lists never show what a page could not open."""
+    if actor.role == "system":
+        return True
+    if actor.role == "enterprise_contact":
+        return appeals.c.enterprise_id == actor.enterprise_id
+    reach = [_building.c.path.startswith(actor.scope_path, autoescape=True), appeals.c.assignee_id == actor.id]
+    if actor.role == "specialist":
+        reach.append(enterprises.c.specialist_id == actor.id)
+    return or_(*reach)

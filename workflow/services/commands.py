@@ -1,0 +1,346 @@
+"""Use cases that change appeals: submit, fire, assign, comment, escalate, send down.
+
+Each reads what it needs, asks the domain, writes the appeal row with a compare-and-set on its
+version together with the audit event, and commits once. Any error leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from workflow.clock import Clock
+from workflow.domain.appeal import (
+    Actor,
+    AppealRecord,
+    EventKind,
+    allowed_roles,
+    can_reach,
+    role_may_fire,
+    unit_at_level,
+)
+from workflow.domain.forms import clean_form
+from workflow.domain.org import CHAIN, LEAD_ROLE_OF_LEVEL, ROLES_OF_LEVEL, SUPERVISOR_ROLES, Level, Role
+from workflow.domain.spec import AppealDefinition, CommentRule
+from workflow.errors import (
+    AppealNotFound,
+    CommentRequired,
+    EnterpriseNotFound,
+    EscalationNotPossible,
+    FieldProblem,
+    FormInvalid,
+    GuardRejected,
+    InvalidInput,
+    OutsideJurisdiction,
+    RoleNotAllowed,
+    TransitionNotAllowed,
+    UserNotFound,
+    VersionConflict,
+)
+from workflow.domain.guards import GUARDS
+from workflow.persistence.unit_of_work import UnitOfWork
+from workflow.services.registry import DefinitionRegistry, LoadedDefinition
+
+log = logging.getLogger(__name__)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SUBMITTER_ROLES = frozenset({Role.ENTERPRISE_CONTACT, Role.SPECIALIST, Role.BUILDING_STAFF})
+CHANNELS = ("online", "offline", "hotline", "onsite_session")
+MAX_COMMENT = 4000
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every use case needs besides its unit of work."""
+
+    registry: DefinitionRegistry
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class Outcome:
+    number: str
+    state: str
+    version: int
+    assignee_id: int | None
+    level: str
+
+
+def load_actor(uow: UnitOfWork, username: str) -> Actor:
+    actor = uow.repo.actor(username)
+    if actor is None:
+        raise UserNotFound(username)
+    return actor
+
+
+def load_reachable(uow: UnitOfWork, number: str, actor: Actor) -> AppealRecord:
+    """The appeal, if the actor may see it; otherwise the same answer as for a number that does not exist."""
+    appeal = uow.repo.appeal(number)
+    if appeal is None:
+        raise AppealNotFound(number)
+    if not can_reach(actor, appeal):
+        raise OutsideJurisdiction(actor.username, number)
+    return appeal
+
+
+def submit(
+    uow: UnitOfWork,
+    ctx: Context,
+    *,
+    type: str,
+    enterprise_id: int,
+    username: str,
+    data: Mapping[str, Any],
+    channel: str = "online",
+) -> Outcome:
+    actor = load_actor(uow, username)
+    loaded = ctx.registry.current(uow, type)
+    definition = loaded.spec
+    if actor.role not in SUBMITTER_ROLES:
+        raise RoleNotAllowed(username, actor.role, f"submit {type}", SUBMITTER_ROLES)
+    if channel not in CHANNELS:
+        raise FormInvalid("the appeal", [FieldProblem("channel", f"{channel!r} is not one of: {', '.join(CHANNELS)}")])
+    enterprise = uow.repo.enterprise(enterprise_id)
+    if enterprise is None:
+        raise EnterpriseNotFound(enterprise_id)
+    if actor.role == Role.ENTERPRISE_CONTACT and actor.enterprise_id != enterprise_id:
+        raise OutsideJurisdiction(username, f"for enterprise {enterprise_id}")
+    if actor.role != Role.ENTERPRISE_CONTACT and not (
+        enterprise.building_path.startswith(actor.scope_path) or enterprise.specialist_id == actor.id
+    ):
+        raise OutsideJurisdiction(username, f"for enterprise {enterprise_id}")
+    cleaned, problems = clean_form(definition.fields, data)
+    if problems:
+        raise FormInvalid(f"the {type} form", problems)
+    now = ctx.clock.now()
+    year = now.astimezone(SHANGHAI).year
+    number = f"{definition.prefix}-{year}-{uow.repo.next_number(definition.prefix, year):06d}"
+    level = definition.start_level
+    unit_id = unit_at_level(enterprise.building_path, level)
+    draft = AppealRecord(
+        id=0, number=number, type=type, definition_id=loaded.id, state=definition.initial, level=level,
+        unit_id=unit_id, enterprise_id=enterprise_id, assignee_id=None, submitted_by_id=actor.id, channel=channel,
+        data=cleaned, version=1, is_open=True, created_at=now, updated_at=now, closed_at=None,
+        building_path=enterprise.building_path, specialist_id=enterprise.specialist_id,
+    )
+    assignee_id = _assignee_for(uow, definition, draft, definition.initial)
+    appeal_id = uow.repo.insert_appeal({
+        "number": number, "type": type, "definition_id": loaded.id, "state": definition.initial,
+        "level": level.value, "unit_id": unit_id, "enterprise_id": enterprise_id, "assignee_id": assignee_id,
+        "submitted_by_id": actor.id, "channel": channel, "data": cleaned, "version": 1, "is_open": True,
+        "created_at": now, "updated_at": now, "closed_at": None,
+    })
+    uow.repo.insert_event({
+        "appeal_id": appeal_id, "version": 1, "kind": EventKind.SUBMITTED, "actor_id": actor.id, "at": now,
+        "trigger": "submit", "from_state": None, "to_state": definition.initial, "comment": None,
+        "payload": {
+            "data": cleaned, "level": level.value, "unit_id": unit_id, "assignee_id": assignee_id,
+            "definition": {"name": type, "version": loaded.version}, "channel": channel,
+        },
+    })
+    uow.commit()
+    log.info("appeal %s submitted by %s (%s)", number, username, type)
+    return Outcome(number, definition.initial, 1, assignee_id, level.value)
+
+
+def fire(
+    uow: UnitOfWork,
+    ctx: Context,
+    *,
+    number: str,
+    trigger: str,
+    username: str,
+    comment: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    expected_version: int | None = None,
+) -> Outcome:
+    actor = load_actor(uow, username)
+    appeal = load_reachable(uow, number, actor)
+    if expected_version is not None and expected_version != appeal.version:
+        raise VersionConflict(number, expected_version, appeal.version)
+    loaded = ctx.registry.get(uow, appeal.definition_id)
+    definition = loaded.spec
+    spec = definition.transition(appeal.state, trigger)
+    if spec is None:
+        raise TransitionNotAllowed(number, appeal.state, trigger, _triggers_for(definition, appeal, actor))
+    if not role_may_fire(actor.role, spec, appeal.level):
+        raise RoleNotAllowed(username, actor.role, trigger, allowed_roles(spec, appeal.level))
+    comment = _clean_comment(comment)
+    if spec.comment is CommentRule.REQUIRED and not comment:
+        raise CommentRequired(number, trigger)
+    supplied, problems = clean_form(spec.fields, data or {})
+    if problems:
+        raise FormInvalid(f"{trigger!r} on appeal {number}", problems)
+    merged = {**appeal.data, **supplied} if supplied else appeal.data
+    outcome = loaded.machine.fire(appeal.state, trigger, merged)
+    if not outcome.moved:
+        guard = outcome.failed_guard or "?"
+        raise GuardRejected(number, trigger, guard, GUARDS[guard].explanation if guard in GUARDS else "")
+    new_state = outcome.state
+    assignee_id = _assignee_for(uow, definition, appeal, new_state)
+    now = ctx.clock.now()
+    terminal = definition.is_terminal(new_state)
+    _write(uow, appeal, now, {
+        "state": new_state, "level": appeal.level, "unit_id": appeal.unit_id, "assignee_id": assignee_id,
+        "data": merged, "is_open": not terminal, "closed_at": now if terminal else None,
+    }, {
+        "kind": EventKind.FIRED, "actor_id": actor.id, "trigger": trigger, "from_state": appeal.state,
+        "to_state": new_state, "comment": comment,
+        "payload": {"data": supplied, "assignee_id": assignee_id},
+    })
+    uow.commit()
+    return Outcome(number, new_state, appeal.version + 1, assignee_id, appeal.level)
+
+
+def assign(
+    uow: UnitOfWork,
+    ctx: Context,
+    *,
+    number: str,
+    to_username: str,
+    username: str,
+    comment: str | None = None,
+    expected_version: int | None = None,
+) -> Outcome:
+    actor = load_actor(uow, username)
+    appeal = load_reachable(uow, number, actor)
+    if expected_version is not None and expected_version != appeal.version:
+        raise VersionConflict(number, expected_version, appeal.version)
+    if not appeal.is_open:
+        raise TransitionNotAllowed(number, appeal.state, "assign", [])
+    may_assign = {Role.BUILDING_STAFF, *SUPERVISOR_ROLES, Role.SYSTEM}
+    if actor.role not in may_assign and appeal.assignee_id != actor.id:
+        raise RoleNotAllowed(username, actor.role, "assign", {*may_assign, "the current assignee"})
+    target = load_actor(uow, to_username)
+    if target.role == Role.ENTERPRISE_CONTACT or not can_reach(target, appeal):
+        raise InvalidInput(
+            f"cannot assign appeal {number} to {to_username!r}: the appeal is outside that user's jurisdiction"
+        )
+    now = ctx.clock.now()
+    _write(uow, appeal, now, _unchanged(appeal) | {"assignee_id": target.id}, {
+        "kind": EventKind.ASSIGNED, "actor_id": actor.id, "trigger": "assign", "from_state": appeal.state,
+        "to_state": appeal.state, "comment": _clean_comment(comment),
+        "payload": {"assignee_id": target.id, "previous_assignee_id": appeal.assignee_id},
+    })
+    uow.commit()
+    return Outcome(number, appeal.state, appeal.version + 1, target.id, appeal.level)
+
+
+def comment(uow: UnitOfWork, ctx: Context, *, number: str, username: str, text: str) -> int:
+    """Comments do not move the version: they never conflict with a state change."""
+    actor = load_actor(uow, username)
+    appeal = load_reachable(uow, number, actor)
+    body = _clean_comment(text)
+    if not body:
+        raise InvalidInput("a comment needs some text")
+    uow.repo.insert_event({
+        "appeal_id": appeal.id, "version": appeal.version, "kind": EventKind.COMMENTED, "actor_id": actor.id,
+        "at": ctx.clock.now(), "trigger": None, "from_state": appeal.state, "to_state": None,
+        "comment": body, "payload": {},
+    })
+    uow.commit()
+    return appeal.version
+
+
+def escalate(
+    uow: UnitOfWork,
+    ctx: Context,
+    *,
+    number: str,
+    username: str,
+    reason: str,
+    expected_version: int | None = None,
+    kind: str = EventKind.ESCALATED,
+) -> Outcome:
+    """Move the appeal one level up the chain ("beyond this level's power") or, with SENT_DOWN, one down."""
+    actor = load_actor(uow, username)
+    appeal = load_reachable(uow, number, actor)
+    if expected_version is not None and expected_version != appeal.version:
+        raise VersionConflict(number, expected_version, appeal.version)
+    going_up = kind == EventKind.ESCALATED
+    action = "escalate" if going_up else "send_down"
+    text = _clean_comment(reason)
+    if not text:
+        raise CommentRequired(number, action)
+    if not appeal.is_open:
+        raise EscalationNotPossible(number, f"it is finished (state {appeal.state!r})")
+    level = Level(appeal.level)
+    holders = ROLES_OF_LEVEL[level]
+    if actor.role not in holders and actor.role != Role.SYSTEM and appeal.assignee_id != actor.id:
+        raise RoleNotAllowed(username, actor.role, action, {*holders, "the current assignee"})
+    definition = ctx.registry.get(uow, appeal.definition_id).spec
+    target = level.above() if going_up else level.below()
+    if target is None or (not going_up and target.rank < definition.start_level.rank):
+        where = "the district is the top of the chain" if going_up else f"it is already at the {level} level"
+        raise EscalationNotPossible(number, where)
+    unit_id = unit_at_level(appeal.building_path, target)
+    moved = AppealRecord(**{**appeal.__dict__, "level": target.value, "unit_id": unit_id})
+    assignee_id = uow.repo.find_assignee(LEAD_ROLE_OF_LEVEL[target], appeal.building_path)
+    if assignee_id is None:
+        log.warning("appeal %s reached the %s level, where nobody holds role %s", number, target, LEAD_ROLE_OF_LEVEL[target])
+    now = ctx.clock.now()
+    _write(uow, appeal, now, _unchanged(moved) | {"assignee_id": assignee_id}, {
+        "kind": kind, "actor_id": actor.id, "trigger": action, "from_state": appeal.state,
+        "to_state": appeal.state, "comment": text,
+        "payload": {"from_level": level.value, "level": target.value, "unit_id": unit_id, "assignee_id": assignee_id},
+    })
+    uow.commit()
+    return Outcome(number, appeal.state, appeal.version + 1, assignee_id, target.value)
+
+
+def _write(
+    uow: UnitOfWork, appeal: AppealRecord, now: datetime, values: dict[str, Any], event: dict[str, Any]
+) -> None:
+    version = appeal.version + 1
+    if not uow.repo.update_appeal(appeal.id, appeal.version, {**values, "version": version, "updated_at": now}):
+        raise VersionConflict(appeal.number, appeal.version, uow.repo.current_version(appeal.id))
+    uow.repo.insert_event({"appeal_id": appeal.id, "version": version, "at": now, **event})
+
+
+def _unchanged(appeal: AppealRecord) -> dict[str, Any]:
+    return {
+        "state": appeal.state, "level": appeal.level, "unit_id": appeal.unit_id, "assignee_id": appeal.assignee_id,
+        "data": appeal.data, "is_open": appeal.is_open, "closed_at": appeal.closed_at,
+    }
+
+
+def _clean_comment(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = text.strip()
+    if len(text) > MAX_COMMENT:
+        raise InvalidInput(f"a comment may be at most {MAX_COMMENT} characters; this one has {len(text)}")
+    return text or None
+
+
+def _triggers_for(definition: AppealDefinition, appeal: AppealRecord, actor: Actor) -> list[str]:
+    """Triggers possible from the current state: the actor's own if any, else all, so the message helps."""
+    possible = definition.transitions_from(appeal.state)
+    mine = [t.trigger for t in possible if role_may_fire(actor.role, t, appeal.level)]
+    return mine or [t.trigger for t in possible]
+
+
+def _assignee_for(uow: UnitOfWork, definition: AppealDefinition, appeal: AppealRecord, state: str) -> int | None:
+    """Who holds the appeal in `state`: kept when the acting role does not change, else found by role."""
+    spec = definition.states[state]
+    if spec.terminal or spec.role is None:
+        return None
+    previous = definition.states.get(appeal.state)
+    if appeal.assignee_id is not None and previous is not None and previous.role == spec.role and spec.role != CHAIN:
+        return appeal.assignee_id
+    role = LEAD_ROLE_OF_LEVEL[Level(appeal.level)] if spec.role == CHAIN else Role(spec.role)
+    if role == Role.ENTERPRISE_CONTACT:
+        return uow.repo.contact_of(appeal.enterprise_id, prefer=appeal.submitted_by_id)
+    if role == Role.SPECIALIST and appeal.specialist_id is not None:
+        return appeal.specialist_id
+    found = uow.repo.find_assignee(role, appeal.building_path)
+    if found is None:
+        log.warning("appeal %s: nobody with role %s reaches building %s", appeal.number, role, appeal.building_path)
+    return found
+
+
+def loaded_definition(uow: UnitOfWork, ctx: Context, appeal: AppealRecord) -> LoadedDefinition:
+    return ctx.registry.get(uow, appeal.definition_id)

@@ -1,0 +1,110 @@
+"""Plain JSON-ready views of appeals, events and definitions, shared by the CLI, the API and pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from workflow.domain.appeal import AppealRecord, EventRecord
+from workflow.domain.spec import AppealDefinition, FieldSpec, TransitionSpec, pick_title
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def local_time(moment: datetime | None) -> str | None:
+    """ISO 8601 in Asia/Shanghai: what people read; the offset keeps it exact."""
+    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds") if moment is not None else None
+
+
+def field_view(spec: FieldSpec, locale: str = "zh-CN") -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "name": spec.name, "type": spec.type.value, "required": spec.required,
+        "title": pick_title(spec.title, locale), "choices": list(spec.choices),
+    }
+    for key, value in (("min_length", spec.min_length), ("max_length", spec.max_length),
+                       ("min", spec.minimum), ("max", spec.maximum)):
+        if value is not None:
+            view[key] = value
+    return view
+
+
+def transition_view(spec: TransitionSpec, locale: str = "zh-CN") -> dict[str, Any]:
+    return {
+        "trigger": spec.trigger, "title": pick_title(spec.title, locale), "sources": list(spec.sources),
+        "dest": spec.dest, "roles": sorted(spec.roles), "guards": list(spec.guards),
+        "required_fields": [f.name for f in spec.fields if f.required],
+        "fields": [field_view(f, locale) for f in spec.fields], "comment_required": spec.comment.value == "required",
+    }
+
+
+def definition_view(definition: AppealDefinition, version: int | None = None, locale: str = "zh-CN") -> dict[str, Any]:
+    return {
+        "name": definition.name,
+        "version": version if version is not None else definition.version,
+        "declared_version": definition.version,
+        "title": dict(definition.title),
+        "prefix": definition.prefix,
+        "start_level": definition.start_level.value,
+        "initial": definition.initial,
+        "time_limit": str(definition.time_limit) if definition.time_limit else None,
+        "reminders": list(definition.reminders),
+        "fields": [field_view(f, locale) for f in definition.fields],
+        "materials": [{"name": m.name, "title": pick_title(m.title, locale)} for m in definition.materials],
+        "states": [
+            {
+                "name": s.name, "title": pick_title(s.title, locale), "role": s.role, "terminal": s.terminal,
+                "clock": s.clock.value, "limit": str(s.limit) if s.limit else None,
+            }
+            for s in definition.states.values()
+        ],
+        "transitions": [transition_view(t, locale) for t in definition.transitions],
+    }
+
+
+def appeal_view(
+    appeal: AppealRecord,
+    definition: AppealDefinition,
+    *,
+    definition_version: int,
+    names: dict[int, str],
+    units: dict[int, Any],
+    enterprise_name: str,
+    locale: str = "zh-CN",
+) -> dict[str, Any]:
+    unit = units.get(appeal.unit_id)
+    return {
+        "number": appeal.number,
+        "type": appeal.type,
+        "type_title": pick_title(definition.title, locale),
+        "definition": {"name": definition.name, "version": definition_version},
+        "state": appeal.state,
+        "state_title": pick_title(definition.states[appeal.state].title, locale),
+        "is_open": appeal.is_open,
+        "level": appeal.level,
+        "unit": {"id": appeal.unit_id, "code": unit.code if unit else None, "name": unit.name if unit else None},
+        "enterprise": {"id": appeal.enterprise_id, "name": enterprise_name},
+        "assignee": names.get(appeal.assignee_id) if appeal.assignee_id else None,
+        "submitted_by": names.get(appeal.submitted_by_id),
+        "channel": appeal.channel,
+        "data": dict(appeal.data),
+        "version": appeal.version,
+        "created_at": local_time(appeal.created_at),
+        "updated_at": local_time(appeal.updated_at),
+        "closed_at": local_time(appeal.closed_at),
+    }
+
+
+def event_view(event: EventRecord, names: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "version": event.version,
+        "at": local_time(event.at),
+        "actor": names.get(event.actor_id) if event.actor_id else None,
+        "kind": event.kind,
+        "trigger": event.trigger,
+        "from": event.from_state,
+        "to": event.to_state,
+        "comment": event.comment,
+        "payload": dict(event.payload),
+    }

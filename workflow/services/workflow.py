@@ -1,0 +1,248 @@
+"""The Python API: one object per database that submits, advances and reads appeals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+
+from workflow.clock import Clock
+from workflow.domain.appeal import AppealRecord, EventRecord, can_reach, replay, role_may_fire
+from workflow.domain.appeal import Snapshot
+from workflow.domain.spec import pick_title
+from workflow.errors import AppealNotFound, UnitNotFound
+from workflow.persistence.unit_of_work import UnitOfWork
+from workflow.services import commands
+from workflow.services.commands import Context, Outcome, load_actor, load_reachable
+from workflow.services.registry import DefinitionRegistry
+from workflow.services.views import appeal_view, definition_view, event_view, transition_view
+
+T = TypeVar("T")
+
+
+class Workflow:
+    """Submit and advance appeals as named users; every call is one transaction.
+
+    >>> wf = workflow.connect("sqlite:///appeals.db")
+    >>> appeal = wf.submit("outdoor_event_permit", enterprise_id=1, as_user="contact001", data={...})
+    >>> wf.fire(appeal["number"], "start_pre_check", as_user="staff-b01")
+    """
+
+    def __init__(self, engine: Engine, registry: DefinitionRegistry, clock: Clock) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.clock = clock
+        self.context = Context(registry, clock)
+
+    # --- commands ----------------------------------------------------------------------
+    def submit(
+        self, type: str, *, enterprise_id: int, as_user: str, data: Mapping[str, Any], channel: str = "online"
+    ) -> dict[str, Any]:
+        outcome = self._write(lambda uow: commands.submit(
+            uow, self.context, type=type, enterprise_id=enterprise_id, username=as_user, data=data, channel=channel
+        ))
+        return self.show(outcome.number, as_user=as_user)
+
+    def fire(
+        self,
+        number: str,
+        trigger: str,
+        *,
+        as_user: str,
+        comment: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        return self._write(lambda uow: commands.fire(
+            uow, self.context, number=number, trigger=trigger, username=as_user, comment=comment, data=data,
+            expected_version=expected_version,
+        ))
+
+    def assign(self, number: str, to_user: str, *, as_user: str, comment: str | None = None,
+               expected_version: int | None = None) -> Outcome:
+        return self._write(lambda uow: commands.assign(
+            uow, self.context, number=number, to_username=to_user, username=as_user, comment=comment,
+            expected_version=expected_version,
+        ))
+
+    def comment(self, number: str, text: str, *, as_user: str) -> int:
+        return self._write(lambda uow: commands.comment(uow, self.context, number=number, username=as_user, text=text))
+
+    def escalate(self, number: str, *, as_user: str, reason: str, expected_version: int | None = None) -> Outcome:
+        return self._write(lambda uow: commands.escalate(
+            uow, self.context, number=number, username=as_user, reason=reason, expected_version=expected_version
+        ))
+
+    def send_down(self, number: str, *, as_user: str, instructions: str,
+                  expected_version: int | None = None) -> Outcome:
+        return self._write(lambda uow: commands.escalate(
+            uow, self.context, number=number, username=as_user, reason=instructions,
+            expected_version=expected_version, kind="sent_down",
+        ))
+
+    # --- queries -----------------------------------------------------------------------
+    def show(self, number: str, *, as_user: str | None = None, locale: str = "zh-CN") -> dict[str, Any]:
+        """The appeal; with `as_user`, only if that user may see it."""
+        with self._read() as uow:
+            appeal = self._load(uow, number, as_user)
+            return self._views(uow, [appeal], locale)[0]
+
+    def history(self, number: str, *, as_user: str | None = None) -> list[dict[str, Any]]:
+        with self._read() as uow:
+            appeal = self._load(uow, number, as_user)
+            events = uow.repo.events(appeal.id)
+            names = uow.repo.usernames([e.actor_id for e in events if e.actor_id])
+            return [event_view(e, names) for e in events]
+
+    def events(self, number: str) -> list[EventRecord]:
+        with self._read() as uow:
+            return uow.repo.events(self._load(uow, number, None).id)
+
+    def replayed(self, number: str) -> Snapshot:
+        """What the audit trail alone says the appeal is; equal to the stored row unless something is wrong."""
+        with self._read() as uow:
+            appeal = self._load(uow, number, None)
+            definition = self.registry.get(uow, appeal.definition_id).spec
+            terminal = [s.name for s in definition.states.values() if s.terminal]
+            return replay(uow.repo.events(appeal.id), terminal)
+
+    def record(self, number: str) -> AppealRecord:
+        with self._read() as uow:
+            return self._load(uow, number, None)
+
+    def actions(self, number: str, *, as_user: str, locale: str = "zh-CN") -> list[dict[str, Any]]:
+        """The triggers this user may fire now, with the fields each needs."""
+        with self._read() as uow:
+            actor = load_actor(uow, as_user)
+            appeal = load_reachable(uow, number, actor)
+            loaded = self.registry.get(uow, appeal.definition_id)
+            return [
+                transition_view(t, locale)
+                for t in loaded.spec.transitions_from(appeal.state)
+                if role_may_fire(actor.role, t, appeal.level) and _guards_could_pass(loaded.machine, appeal, t.trigger)
+            ]
+
+    def list_appeals(
+        self,
+        *,
+        as_user: str | None = None,
+        state: str | None = None,
+        type: str | None = None,
+        unit: str | None = None,
+        open_only: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+        locale: str = "zh-CN",
+    ) -> tuple[list[dict[str, Any]], int]:
+        with self._read() as uow:
+            scope = load_actor(uow, as_user) if as_user else None
+            unit_path = None
+            if unit is not None:
+                row = uow.repo.unit_by_code(unit)
+                if row is None:
+                    raise UnitNotFound(unit)
+                unit_path = row.path
+            records, total = uow.repo.list_appeals(
+                state=state, type=type, unit_path=unit_path, scope=scope, open_only=open_only, limit=limit,
+                offset=offset,
+            )
+            return self._views(uow, records, locale), total
+
+    def definitions(self, locale: str = "zh-CN") -> list[dict[str, Any]]:
+        with self._read() as uow:
+            return [self.definition(name, locale, uow=uow) for name in self.registry.names()]
+
+    def definition(self, name: str, locale: str = "zh-CN", *, uow: UnitOfWork | None = None) -> dict[str, Any]:
+        if uow is None:
+            with self._read() as own:
+                return self.definition(name, locale, uow=own)
+        loaded = self.registry.current(uow, name)
+        return definition_view(loaded.spec, loaded.version, locale)
+
+    def org_tree(self) -> list[dict[str, Any]]:
+        """Every unit with its children, buildings with their enterprises."""
+        with self._read() as uow:
+            units = uow.repo.all_units()
+            enterprises = uow.repo.enterprises_of()
+        nodes: dict[int, dict[str, Any]] = {
+            u.id: {"id": u.id, "code": u.code, "kind": u.kind, "name": u.name, "name_en": u.name_en, "children": []}
+            for u in units
+        }
+        roots = []
+        for u in units:
+            (nodes[u.parent_id]["children"] if u.parent_id in nodes else roots).append(nodes[u.id])
+        for e in enterprises:
+            nodes[e.building_id].setdefault("enterprises", []).append(
+                {"id": e.id, "name": e.name, "credit_code": e.credit_code, "party_members": e.party_members}
+            )
+        return roots
+
+    def users(self, *, role: str | None = None, unit: str | None = None) -> list[dict[str, Any]]:
+        with self._read() as uow:
+            path = None
+            if unit is not None:
+                row = uow.repo.unit_by_code(unit)
+                if row is None:
+                    raise UnitNotFound(unit)
+                path = row.path
+            return [
+                {
+                    "id": r.id, "username": r.username, "display_name": r.display_name, "role": r.role,
+                    "unit": r.unit_code, "unit_name": r.unit_name, "enterprise_id": r.enterprise_id,
+                    "email": r.email, "locale": r.locale, "active": r.active,
+                }
+                for r in uow.repo.users(role=role, unit_path=path)
+            ]
+
+    # --- plumbing ----------------------------------------------------------------------
+    def _write(self, use_case: Callable[[UnitOfWork], T]) -> T:
+        with UnitOfWork(self.engine) as uow:
+            return use_case(uow)
+
+    def _read(self) -> UnitOfWork:
+        return UnitOfWork(self.engine, read_only=True)
+
+    def _load(self, uow: UnitOfWork, number: str, as_user: str | None) -> AppealRecord:
+        if as_user is not None:
+            return load_reachable(uow, number, load_actor(uow, as_user))
+        appeal = uow.repo.appeal(number)
+        if appeal is None:
+            raise AppealNotFound(number)
+        return appeal
+
+    def _views(self, uow: UnitOfWork, records: Sequence[AppealRecord], locale: str) -> list[dict[str, Any]]:
+        names = uow.repo.usernames([i for r in records for i in (r.assignee_id, r.submitted_by_id) if i])
+        units = uow.repo.units_by_id(list({r.unit_id for r in records}))
+        enterprises = uow.repo.enterprise_names([r.enterprise_id for r in records])
+        views = []
+        for record in records:
+            loaded = self.registry.get(uow, record.definition_id)
+            views.append(appeal_view(
+                record, loaded.spec, definition_version=loaded.version, names=names, units=units,
+                enterprise_name=enterprises.get(record.enterprise_id, ""), locale=locale,
+            ))
+        return views
+
+
+def _guards_could_pass(machine: Any, appeal: AppealRecord, trigger: str) -> bool:
+    """Guards reading fields the actor has yet to supply cannot be judged now; the rest can."""
+    spec = machine.definition.transition(appeal.state, trigger)
+    supplied = {f.name for f in spec.fields}
+    from workflow.domain.guards import GUARDS
+
+    judged = [g for g in spec.guards if not _reads_supplied(g, supplied)]
+    return all(GUARDS[g].check(appeal.data) for g in judged)
+
+
+def _reads_supplied(guard: str, supplied: set[str]) -> bool:
+    return bool(supplied & {"materials_complete", "bank", "party_members", "amount_yuan"} & _GUARD_INPUTS.get(guard, set()))
+
+
+_GUARD_INPUTS = {
+    "materials_complete": {"materials_complete"},
+    "bank_matched": {"bank"},
+    "three_or_more_party_members": {"party_members"},
+    "fewer_than_three_party_members": {"party_members"},
+    "amount_within_policy_cap": {"amount_yuan"},
+}
