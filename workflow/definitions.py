@@ -35,7 +35,7 @@ TOP_KEYS = {
 }
 REQUIRED_TOP_KEYS = ("name", "version", "title", "prefix", "states", "transitions")
 FIELD_KEYS = {"name", "type", "title", "required", "choices", "min_length", "max_length", "min", "max", "help"}
-STATE_KEYS = {"title", "role", "clock", "terminal", "initial", "limit", "description"}
+STATE_KEYS = {"title", "role", "clock", "terminal", "initial", "limit", "description", "department"}
 TRANSITION_KEYS = {"trigger", "from", "to", "roles", "guards", "fields", "comment", "title"}
 MATERIAL_KEYS = {"name", "title"}
 # Triggers the engine owns; a definition may not reuse them.
@@ -374,9 +374,12 @@ def _states(reader: _Reader, node: yaml.Node | None) -> tuple[dict[str, tuple[St
         limit = reader.duration(values["limit"], f"state {name!r} limit") if "limit" in values else None
         if limit is not None and clock is not ClockMode.RUNNING:
             reader.problem(values["limit"], f"state {name!r}: a time limit needs a running clock, not {clock}")
+        department = reader.text(values["department"], f"state {name!r} department") if "department" in values else None
+        if department is not None and role != "bureau_officer":
+            reader.problem(values["department"], f"state {name!r}: a department applies only where role is bureau_officer")
         if "initial" in values and reader.boolean(values["initial"], f"state {name!r} initial"):
             initial.append((name, values["initial"]))
-        states[name] = (StateSpec(name=name, title=title, role=role, clock=clock, terminal=terminal, limit=limit), key_node)
+        states[name] = (StateSpec(name=name, title=title, role=role, clock=clock, terminal=terminal, limit=limit, department=department), key_node)
     if len(initial) > 1:
         for state_name, where in initial[1:]:
             reader.problem(where, f"state {state_name!r}: only one state may be initial; {initial[0][0]!r} already is")

@@ -81,15 +81,3 @@ class CompiledMachine:
     def guards_pass(self, state: str, trigger: str, data: Mapping[str, Any]) -> bool:
         spec = self.definition.transition(state, trigger)
         return spec is not None and all(GUARDS[g].check(data) for g in spec.guards)
-
-
-_compiled: dict[tuple[str, int, str], CompiledMachine] = {}
-
-
-def compiled(definition: AppealDefinition, key: str) -> CompiledMachine:
-    """The shared machine for a definition version (`key` distinguishes stored revisions)."""
-    cache_key = (definition.name, definition.version, key)
-    machine = _compiled.get(cache_key)
-    if machine is None:
-        machine = _compiled[cache_key] = CompiledMachine(definition)
-    return machine

@@ -65,6 +65,7 @@ class StateSpec:
     clock: ClockMode
     terminal: bool
     limit: WorkingDuration | None = None
+    department: str | None = None  # unit code of the district department that acts here, e.g. DEP-APPROVAL
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,12 @@ FIND_ASSIGNEE = (
         users.c.active.is_(True),
         bindparam("building_path", type_=String()).like(_scope_path.concat("%")),
     )
-    .order_by(func.length(_scope_path).desc(), _open_load, users.c.id)
+    .order_by(
+        (units.c.code == bindparam("department", type_=String())).desc(),
+        func.length(_scope_path).desc(),
+        _open_load,
+        users.c.id,
+    )
     .limit(1)
 )
 
@@ -124,8 +129,9 @@ class Repository:
         row = self.connection.execute(ACTOR_BY_ID, {"id": user_id}).first()
         return _actor(row) if row is not None else None
 
-    def find_assignee(self, role: str, building_path: str) -> int | None:
-        return self.connection.execute(FIND_ASSIGNEE, {"role": role, "building_path": building_path}).scalar()
+    def find_assignee(self, role: str, building_path: str, department: str | None = None) -> int | None:
+        params = {"role": role, "building_path": building_path, "department": department or ""}
+        return self.connection.execute(FIND_ASSIGNEE, params).scalar()
 
     def contact_of(self, enterprise_id: int, prefer: int | None = None) -> int | None:
         """The enterprise's contact: the one who submitted, if a contact, else the oldest active one."""

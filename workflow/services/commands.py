@@ -336,7 +336,7 @@ def _assignee_for(uow: UnitOfWork, definition: AppealDefinition, appeal: AppealR
         return uow.repo.contact_of(appeal.enterprise_id, prefer=appeal.submitted_by_id)
     if role == Role.SPECIALIST and appeal.specialist_id is not None:
         return appeal.specialist_id
-    found = uow.repo.find_assignee(role, appeal.building_path)
+    found = uow.repo.find_assignee(role, appeal.building_path, spec.department)
     if found is None:
         log.warning("appeal %s: nobody with role %s reaches building %s", appeal.number, role, appeal.building_path)
     return found

@@ -60,6 +60,16 @@ class DefinitionRegistry:
                 rows = uow.repo.definition_versions(definition.name)
                 self._current[definition.name] = next(row.id for row in rows if row.digest == digest)
 
+    def current_spec(self, name: str) -> AppealDefinition:
+        """The spec new appeals of `name` use; valid once `sync` or `get` has loaded it."""
+        definition_id = self._current.get(name)
+        if definition_id is None or definition_id not in self._by_id:
+            raise DefinitionNotFound(name, self._current)
+        return self._by_id[definition_id].spec
+
+    def spec_of(self, definition_id: int) -> AppealDefinition:
+        return self._by_id[definition_id].spec
+
     def names(self) -> list[str]:
         return sorted(self._current)
 

@@ -1,0 +1,72 @@
+"""The `appeals` command line: parses arguments, maps errors to exit codes (1 bad input, 2 usage)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from workflow.cli import case_commands, admin_commands
+from workflow.errors import WorkflowError
+
+log = logging.getLogger("workflow.cli")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but every usage error says what is allowed and exits 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="appeals",
+        description="Enterprise-appeal workflow engine: submit, advance and supervise appeals.",
+    )
+    parser.add_argument(
+        "--db", metavar="URL",
+        help="database URL (default: $APPEALS_DATABASE_URL or sqlite:///appeals.db in the working directory)",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    admin_commands.register(commands)
+    case_commands.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        code = args.handler(args)
+        return int(code or 0)
+    except WorkflowError as exc:
+        _fail(str(exc))
+        return 1
+    except OperationalError as exc:
+        _fail(f"cannot use the database: {_first_line(str(exc.orig) if exc.orig else str(exc))}")
+        return 1
+    except SQLAlchemyError as exc:
+        log.debug("database error", exc_info=True)
+        _fail(f"database error: {_first_line(str(exc))}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str) -> None:
+    lines = message.splitlines() or [message]
+    sys.stderr.write(f"appeals: error: {lines[0]}\n")
+    for line in lines[1:]:  # a DefinitionError lists one problem per line
+        sys.stderr.write(f"{line}\n")
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def run() -> None:
+    sys.exit(main())

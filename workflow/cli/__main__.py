@@ -1,0 +1,5 @@
+"""`python -m workflow.cli`."""
+
+from workflow.cli import run
+
+run()

@@ -1,0 +1,40 @@
+"""Helpers every command shares: opening the engine and reading JSON arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from workflow.bootstrap import connect
+from workflow.errors import InvalidInput
+from workflow.services.workflow import Workflow
+
+
+def open_workflow(args: argparse.Namespace) -> Workflow:
+    return connect(args.db)
+
+
+def json_argument(text: str | None, what: str) -> dict[str, Any]:
+    """A JSON object given inline or as @file."""
+    if text is None:
+        return {}
+    source = text
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            source = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"{what}: cannot read {path}: {exc.strerror}") from None
+    try:
+        value = json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{what} must be a JSON object like {{\"field\": \"value\"}}, got {type(value).__name__}")
+    return value
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
