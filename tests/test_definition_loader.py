@@ -512,21 +512,18 @@ def test_an_empty_file_is_reported(tmp_path: Path) -> None:
 # Known loader bugs (see the report that came with this file): these flip to XPASS, and so fail, once fixed.
 
 
-@pytest.mark.xfail(raises=TypeError, strict=True, reason="loader bug: a non-mapping 'states' crashes the reader")
 def test_states_written_as_a_list_are_reported_not_crashed_on(tmp_path: Path) -> None:
     source = edit(SAMPLE, "states:\n", "states: [submitted, waiting, closed]\nold_states:\n")
     path, problems = report(tmp_path, source)
     assert f"{path}:{line_of(source, 'states: [')}: states must be a mapping of state names to states" in problems
 
 
-@pytest.mark.xfail(raises=ValueError, strict=True, reason="loader bug: unreadable scalars crash the reader")
 def test_a_value_yaml_cannot_build_is_reported_not_crashed_on(tmp_path: Path) -> None:
     source = edit(SAMPLE, "version: 1", "version: 2024-02-30")
     path, problems = report(tmp_path, source)
     assert [p.split(": ")[0] for p in problems] == [f"{path}:2"]
 
 
-@pytest.mark.xfail(strict=True, reason="loader bug: an empty choices list passes")
 def test_a_choice_field_with_an_empty_choices_list_is_reported(tmp_path: Path) -> None:
     source = edit(SAMPLE, "choices: [rent, talent]", "choices: []")
     path, problems = report(tmp_path, source)
@@ -535,7 +532,6 @@ def test_a_choice_field_with_an_empty_choices_list_is_reported(tmp_path: Path) -
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="loader bug: an unknown type is also checked as a string field")
 def test_an_unknown_field_type_is_reported_once(tmp_path: Path) -> None:
     source = edit(SAMPLE, "    type: number\n", "    type: money\n")
     path, problems = report(tmp_path, source)
@@ -545,13 +541,11 @@ def test_an_unknown_field_type_is_reported_once(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="loader bug: the name check is skipped when the file has other problems")
 def test_a_wrong_name_is_reported_alongside_other_problems(tmp_path: Path) -> None:
     path = write(tmp_path, edit(SAMPLE, "    limit: 1d\n", "    limit: 3x\n"), stem="policy_sample")
     assert len(problems_of(path)) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="loader gap: two appeal types may share a prefix")
 def test_two_appeal_types_with_one_prefix_are_reported(tmp_path: Path) -> None:
     first = write(tmp_path, SAMPLE)
     second = write(tmp_path, edit(SAMPLE, "name: sample", "name: other"), stem="other")

@@ -42,8 +42,6 @@ MATERIAL_KEYS = {"name", "title"}
 RESERVED_TRIGGERS = {"submit", "assign", "comment", "escalate", "send_down"}
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _PREFIX = re.compile(r"^[A-Z]{2,4}$")
-# Builds Python values (with YAML 1.1 types: dates, booleans) from single nodes the reader walks.
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
 
 def shipped_definition_files() -> list[Path]:
@@ -62,10 +60,17 @@ def load_definitions(paths: Iterable[str | Path]) -> list[AppealDefinition]:
         if loaded is not None:
             definitions.append(loaded)
     names: dict[str, str] = {}
+    prefixes: dict[str, str] = {}
     for definition in definitions:
         if definition.name in names:
             problems.append(Problem(definition.path, 1, f"appeal type {definition.name!r} is also defined in {names[definition.name]}"))
+        elif definition.prefix in prefixes:
+            problems.append(Problem(definition.path, 1, (
+                f"prefix {definition.prefix!r} is already used by {prefixes[definition.prefix]}; "
+                "appeal numbers would not tell the two types apart"
+            )))
         names[definition.name] = definition.path
+        prefixes.setdefault(definition.prefix, definition.path)
     if problems:
         raise DefinitionError(problems)
     return definitions
@@ -87,9 +92,7 @@ def _load_one_file(path: Path) -> tuple[AppealDefinition | None, list[Problem]]:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(str(path), 1, f"cannot read: {exc}")]
-    definition, problems = _parse(source, str(path))
-    if definition is not None and definition.name != path.stem and not problems:
-        problems.append(Problem(str(path), 1, f"name {definition.name!r} must match the file name {path.stem!r}"))
+    definition, problems = _parse(source, str(path), expected_name=path.stem)
     return (None if problems else definition), problems
 
 
@@ -99,6 +102,9 @@ class _Reader:
 
     path: str
     problems: list[Problem] = field(default_factory=list)
+    # Builds Python values (YAML 1.1 types: dates, booleans) from single nodes. One per reader: a
+    # constructor caches every node it has built, so a shared one would keep every file ever read.
+    constructor: yaml.constructor.SafeConstructor = field(default_factory=yaml.constructor.SafeConstructor)
 
     def problem(self, node: yaml.Node | None, message: str) -> None:
         line = node.start_mark.line + 1 if node is not None else 1
@@ -122,7 +128,12 @@ class _Reader:
         if not isinstance(node, yaml.ScalarNode):
             self.problem(node, f"{what} must be a single value")
             return None
-        return _CONSTRUCTOR.construct_object(node, deep=True)
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except Exception as exc:  # any value YAML cannot build: `!!int abc`, `!!bool maybe`, `2024-02-30`, `!foo x`
+            problem = getattr(exc, "problem", None) or str(exc)
+            self.problem(node, f"{what}: cannot read {node.value!r}: {problem}")
+            return None
 
     def text(self, node: yaml.Node, what: str) -> str | None:
         value = self.scalar(node, what)
@@ -141,21 +152,30 @@ class _Reader:
         return value
 
     def boolean(self, node: yaml.Node, what: str) -> bool:
+        before = len(self.problems)
         value = self.scalar(node, what)
+        if len(self.problems) > before:  # unreadable, already reported
+            return False
         if not isinstance(value, bool):
             self.problem(node, f"{what} must be true or false, got {value!r}")
             return False
         return value
 
     def integer(self, node: yaml.Node, what: str) -> int | None:
+        before = len(self.problems)
         value = self.scalar(node, what)
+        if len(self.problems) > before:  # unreadable, already reported
+            return None
         if not isinstance(value, int) or isinstance(value, bool):
             self.problem(node, f"{what} must be a whole number, got {value!r}")
             return None
         return value
 
     def number(self, node: yaml.Node, what: str) -> float | None:
+        before = len(self.problems)
         value = self.scalar(node, what)
+        if len(self.problems) > before:  # unreadable, already reported
+            return None
         if not isinstance(value, int | float) or isinstance(value, bool):
             self.problem(node, f"{what} must be a number, got {value!r}")
             return None
@@ -198,7 +218,9 @@ class _Reader:
             return None
 
 
-def _parse(source: str, path: str) -> tuple[AppealDefinition | None, list[Problem]]:
+def _parse(
+    source: str, path: str, expected_name: str | None = None
+) -> tuple[AppealDefinition | None, list[Problem]]:
     reader = _Reader(path)
     try:
         root = yaml.compose(source, Loader=yaml.SafeLoader)
@@ -206,6 +228,9 @@ def _parse(source: str, path: str) -> tuple[AppealDefinition | None, list[Proble
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         return None, [Problem(path, line, f"YAML syntax: {exc.problem or exc.context}")]
+    except yaml.reader.ReaderError as exc:  # a control character: no mark, only a position
+        line = source.count("\n", 0, exc.position) + 1
+        return None, [Problem(path, line, f"YAML syntax: {exc.reason}, character #x{exc.character:04x}")]
     if root is None:
         return None, [Problem(path, 1, "the file is empty")]
     top = reader.mapping(root, "definition", TOP_KEYS)
@@ -219,6 +244,8 @@ def _parse(source: str, path: str) -> tuple[AppealDefinition | None, list[Proble
         return top[key][1] if key in top else None
 
     name = reader.identifier(n, "name") if (n := get("name")) is not None else None
+    if name is not None and expected_name is not None and name != expected_name:
+        reader.problem(get("name"), f"name {name!r} must match the file name {expected_name!r}")
     version = reader.integer(n, "version") if (n := get("version")) is not None else None
     if version is not None and version < 1 and (n := get("version")) is not None:
         reader.problem(n, f"version must be 1 or more, got {version}")
@@ -267,11 +294,12 @@ def _fields(reader: _Reader, node: yaml.Node | None, what: str, taken: set[str])
             reader.problem(values["name"], f"{what} {name!r} is defined twice")
         seen.add(name or "")
         label = f"{what} {name!r}"
-        kind = FieldType.STRING
+        kind: FieldType | None = FieldType.STRING  # None: unknown, already reported; type-dependent checks skipped
         if "type" in values:
             raw = reader.text(values["type"], f"{label} type")
             if raw is not None and raw not in set(FieldType):
                 reader.problem(values["type"], f"{label}: unknown type {raw!r}; allowed: {', '.join(FieldType)}")
+                kind = None
             elif raw is not None:
                 kind = FieldType(raw)
         title = reader.titles(values["title"], f"{label} title") if "title" in values else {}
@@ -280,17 +308,18 @@ def _fields(reader: _Reader, node: yaml.Node | None, what: str, taken: set[str])
         choices: tuple[str, ...] = ()
         if "choices" in values:
             choices = tuple(v for v, _ in reader.names(values["choices"], f"{label} choice"))
-            if kind not in (FieldType.CHOICE, FieldType.MULTICHOICE):
+            if kind is not None and kind not in (FieldType.CHOICE, FieldType.MULTICHOICE):
                 reader.problem(values["choices"], f"{label}: choices are only for choice and multichoice fields, not {kind}")
             if len(set(choices)) != len(choices):
                 reader.problem(values["choices"], f"{label}: a choice is listed twice")
-        elif kind in (FieldType.CHOICE, FieldType.MULTICHOICE):
+        if not choices and kind in (FieldType.CHOICE, FieldType.MULTICHOICE):
             reader.problem(item, f"{label}: a {kind} field needs a non-empty 'choices' list")
         lengths = {k: reader.integer(values[k], f"{label} {k}") for k in ("min_length", "max_length") if k in values}
         bounds = {k: reader.number(values[k], f"{label} {k}") for k in ("min", "max") if k in values}
-        if lengths and kind not in (FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.PHONE):
+        textual = (FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.PHONE)
+        if lengths and kind is not None and kind not in textual:
             reader.problem(item, f"{label}: length limits apply to text fields, not {kind}")
-        if bounds and kind not in (FieldType.INTEGER, FieldType.NUMBER):
+        if bounds and kind is not None and kind not in (FieldType.INTEGER, FieldType.NUMBER):
             reader.problem(item, f"{label}: min and max apply to integer and number fields, not {kind}")
         for key, value in lengths.items():
             if value is not None and value < 0:
@@ -301,7 +330,7 @@ def _fields(reader: _Reader, node: yaml.Node | None, what: str, taken: set[str])
         if (a := bounds.get("min")) is not None and (b := bounds.get("max")) is not None and a > b:
             reader.problem(item, f"{label}: min {a:g} is more than max {b:g}")
         required = reader.boolean(values["required"], f"{label} required") if "required" in values else False
-        if name is not None:
+        if name is not None and kind is not None:
             specs.append(FieldSpec(
                 name=name, type=kind, title=title, required=required, choices=choices,
                 min_length=lo, max_length=hi, minimum=bounds.get("min"), maximum=bounds.get("max"),
@@ -343,10 +372,13 @@ def _reminders(reader: _Reader, node: yaml.Node | None) -> tuple[int, ...]:
 def _states(reader: _Reader, node: yaml.Node | None) -> tuple[dict[str, tuple[StateSpec, yaml.Node]], str | None]:
     if node is None:
         return {}, None
-    entries = reader.mapping(node, "states", {k.value for k, _ in getattr(node, "value", [])})
+    if not isinstance(node, yaml.MappingNode):
+        reader.problem(node, "states must be a mapping of state names to states")
+        return {}, None
+    entries = reader.mapping(node, "states", {str(k.value) for k, _ in node.value})
     states: dict[str, tuple[StateSpec, yaml.Node]] = {}
     initial: list[tuple[str, yaml.Node]] = []
-    for key, (key_node, value_node) in entries.items():
+    for key_node, value_node in entries.values():
         name = reader.identifier(key_node, "state name")
         if name is None:
             continue
@@ -415,10 +447,10 @@ def _transitions(
                 reader.problem(where, f"{label}: leaves terminal state {source!r}; a terminal state has no exits")
             else:
                 sources.append(source)
-            key = (source, trigger or "")
-            if trigger is not None and key in seen:
-                reader.problem(where, f"{label}: state {source!r} already has a transition {trigger!r} (line {seen[key]})")
-            seen[key] = where.start_mark.line + 1
+            slot = (source, trigger or "")
+            if trigger is not None and slot in seen:
+                reader.problem(where, f"{label}: state {source!r} already has a transition {trigger!r} (line {seen[slot]})")
+            seen[slot] = where.start_mark.line + 1
         dest = reader.text(values["to"], f"{label} destination") if "to" in values else None
         if dest is not None and dest not in states and "to" in values:
             reader.problem(values["to"], f"{label}: unknown state {dest!r} in 'to'; states: {', '.join(states)}")
@@ -433,9 +465,9 @@ def _transitions(
                 reader.problem(where, f"{label}: unknown guard {guard!r}; known guards: {', '.join(sorted(GUARDS))}")
             guards.append(guard)
         fields = _fields(reader, values.get("fields"), f"{label} field", set()) if "fields" in values else []
-        for spec in fields:
-            if spec.name in form_fields:
-                reader.problem(values["fields"], f"{label}: field {spec.name!r} clashes with the form field of that name")
+        for field_spec in fields:
+            if field_spec.name in form_fields:
+                reader.problem(values["fields"], f"{label}: field {field_spec.name!r} clashes with the form field of that name")
         comment = CommentRule.OPTIONAL
         if "comment" in values:
             raw = reader.text(values["comment"], f"{label} comment")
@@ -466,10 +498,10 @@ def _check_graph(
         reader.problem(root, "definition: 'states' must list at least one state")
         return
     edges: dict[str, set[str]] = {name: set() for name in states}
-    for spec, _ in transitions:
-        for source in spec.sources:
-            if spec.dest in states:
-                edges[source].add(spec.dest)
+    for transition, _ in transitions:
+        for source in transition.sources:
+            if transition.dest in states:
+                edges[source].add(transition.dest)
     reachable = set(_walk(initial, edges)) if initial else set()
     for name, (spec, where) in states.items():
         if name not in reachable:

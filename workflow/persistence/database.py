@@ -67,4 +67,5 @@ def _configure_sqlite(engine: Engine) -> None:
         # A writer takes the write lock up front: two writers that both read first would
         # otherwise deadlock on the upgrade and one would fail with SQLITE_BUSY.
         read_only = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # Straight to the driver: this runs once per transaction, on the hot path.
+        connection.connection.driver_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")

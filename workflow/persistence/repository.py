@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from workflow.domain.appeal import Actor, AppealRecord, EventRecord
+from workflow.persistence.hot_path import HotPath
 from workflow.persistence.tables import (
     Appeal,
     AppealEvent,
@@ -41,27 +42,53 @@ enterprises = Enterprise.__table__
 definition_versions = DefinitionVersion.__table__
 number_sequences = NumberSequence.__table__
 
+# Written `is_open = 1` on SQLite, which is what its partial indexes on open appeals are declared with.
+IS_OPEN = appeals.c.is_open == True  # noqa: E712
 _parent = units.alias("parent_unit")
 _building = units.alias("building_unit")
 # A department (e.g. the approval bureau) answers for the district it belongs to.
 _scope_path = case((units.c.kind == "department", _parent.c.path), else_=units.c.path)
 
 _ACTOR_COLUMNS = (
-    users.c.id, users.c.username, users.c.display_name, users.c.role, users.c.unit_id,
-    _scope_path.label("scope_path"), users.c.enterprise_id, users.c.locale,
+    users.c.id,
+    users.c.username,
+    users.c.display_name,
+    users.c.role,
+    users.c.unit_id,
+    _scope_path.label("scope_path"),
+    users.c.enterprise_id,
+    users.c.locale,
 )
 _actor_from = users.join(units, units.c.id == users.c.unit_id).outerjoin(_parent, _parent.c.id == units.c.parent_id)
 ACTOR_BY_USERNAME = (
-    select(*_ACTOR_COLUMNS).select_from(_actor_from)
-    .where(users.c.username == bindparam("username"), users.c.active.is_(True))
+    select(*_ACTOR_COLUMNS)
+    .select_from(_actor_from)
+    .where(
+        users.c.username == bindparam("username"),
+        users.c.active == True,  # noqa: E712
+    )
 )
 ACTOR_BY_ID = select(*_ACTOR_COLUMNS).select_from(_actor_from).where(users.c.id == bindparam("id"))
 
 _APPEAL_COLUMNS = (
-    appeals.c.id, appeals.c.number, appeals.c.type, appeals.c.definition_id, appeals.c.state, appeals.c.level,
-    appeals.c.unit_id, appeals.c.enterprise_id, appeals.c.assignee_id, appeals.c.submitted_by_id,
-    appeals.c.channel, appeals.c.data, appeals.c.version, appeals.c.is_open, appeals.c.created_at,
-    appeals.c.updated_at, appeals.c.closed_at, _building.c.path.label("building_path"),
+    appeals.c.id,
+    appeals.c.number,
+    appeals.c.type,
+    appeals.c.definition_id,
+    appeals.c.state,
+    appeals.c.level,
+    appeals.c.unit_id,
+    appeals.c.enterprise_id,
+    appeals.c.assignee_id,
+    appeals.c.submitted_by_id,
+    appeals.c.channel,
+    appeals.c.data,
+    appeals.c.version,
+    appeals.c.is_open,
+    appeals.c.created_at,
+    appeals.c.updated_at,
+    appeals.c.closed_at,
+    _building.c.path.label("building_path"),
     enterprises.c.specialist_id,
 )
 _appeal_from = appeals.join(enterprises, enterprises.c.id == appeals.c.enterprise_id).join(
@@ -69,30 +96,18 @@ _appeal_from = appeals.join(enterprises, enterprises.c.id == appeals.c.enterpris
 )
 APPEAL_BY_NUMBER = select(*_APPEAL_COLUMNS).select_from(_appeal_from).where(appeals.c.number == bindparam("number"))
 
-UPDATE_APPEAL = (
-    update(appeals)
-    .where(appeals.c.id == bindparam("appeal_id"), appeals.c.version == bindparam("expected_version"))
-    .values(
-        state=bindparam("state"), level=bindparam("level"), unit_id=bindparam("unit_id"),
-        assignee_id=bindparam("assignee_id"), data=bindparam("data"), version=bindparam("version"),
-        is_open=bindparam("is_open"), updated_at=bindparam("updated_at"), closed_at=bindparam("closed_at"),
-    )
-)
-INSERT_EVENT = insert(events)
 INSERT_APPEAL = insert(appeals).returning(appeals.c.id)
 
 # Candidates for a role, nearest to the building first, then the least loaded, then the oldest account.
 _open_load = (
-    select(func.count()).select_from(appeals)
-    .where(appeals.c.assignee_id == users.c.id, appeals.c.is_open.is_(True))
-    .scalar_subquery()
+    select(func.count()).select_from(appeals).where(appeals.c.assignee_id == users.c.id, IS_OPEN).scalar_subquery()
 )
 FIND_ASSIGNEE = (
     select(users.c.id)
     .select_from(_actor_from)
     .where(
         users.c.role == bindparam("role"),
-        users.c.active.is_(True),
+        users.c.active == True,  # noqa: E712
         bindparam("building_path", type_=String()).like(_scope_path.concat("%")),
     )
     .order_by(
@@ -103,6 +118,9 @@ FIND_ASSIGNEE = (
     )
     .limit(1)
 )
+
+
+_HOT_PATHS: dict[str, HotPath] = {}
 
 
 def _appeal(row: Row[Any]) -> AppealRecord:
@@ -119,6 +137,16 @@ class Repository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.dialect = connection.dialect.name
+        self.hot = _HOT_PATHS.setdefault(self.dialect, HotPath(self.dialect))
+
+    @property
+    def driver(self) -> Any:
+        """The DBAPI connection under this transaction, for the hot path."""
+        return self.connection.connection.driver_connection
+
+    def load_for_change(self, number: str, username: str) -> tuple[Actor | None, AppealRecord | None]:
+        """The actor and the appeal in one round trip: the start of every state change."""
+        return self.hot.load_for_change(self.driver, number, username)
 
     # --- people and places -------------------------------------------------------------
     def actor(self, username: str) -> Actor | None:
@@ -137,7 +165,11 @@ class Repository:
         """The enterprise's contact: the one who submitted, if a contact, else the oldest active one."""
         query = (
             select(users.c.id)
-            .where(users.c.enterprise_id == enterprise_id, users.c.role == "enterprise_contact", users.c.active.is_(True))
+            .where(
+                users.c.enterprise_id == enterprise_id,
+                users.c.role == "enterprise_contact",
+                users.c.active == True,  # noqa: E712
+            )
             .order_by((users.c.id == (prefer or 0)).desc(), users.c.id)
             .limit(1)
         )
@@ -207,9 +239,7 @@ class Repository:
         return int(result.scalar_one())
 
     def open_appeals_on(self, definition_id: int) -> int:
-        query = select(func.count()).select_from(appeals).where(
-            appeals.c.definition_id == definition_id, appeals.c.is_open.is_(True)
-        )
+        query = select(func.count()).select_from(appeals).where(appeals.c.definition_id == definition_id, IS_OPEN)
         return int(self.connection.execute(query).scalar_one())
 
     def appeals_on(self, definition_id: int) -> int:
@@ -248,10 +278,10 @@ class Repository:
     def update_appeal(self, appeal_id: int, expected_version: int, values: Mapping[str, Any]) -> bool:
         """Compare-and-set on the version column: False when someone else got there first."""
         params = {"appeal_id": appeal_id, "expected_version": expected_version, **values}
-        return self.connection.execute(UPDATE_APPEAL, params).rowcount == 1
+        return self.hot.update_appeal(self.driver, params)
 
     def insert_event(self, values: Mapping[str, Any]) -> None:
-        self.connection.execute(INSERT_EVENT, dict(values))
+        self.hot.insert_event(self.driver, values)
 
     def events(self, appeal_id: int) -> list[EventRecord]:
         query = select(events).where(events.c.appeal_id == appeal_id).order_by(events.c.id)
@@ -277,7 +307,7 @@ class Repository:
         if unit_path is not None:
             conditions.append(_building.c.path.startswith(unit_path, autoescape=True))
         if open_only:
-            conditions.append(appeals.c.is_open.is_(True))
+            conditions.append(IS_OPEN)
         if since is not None:
             conditions.append(appeals.c.created_at >= since)
         if scope is not None:
@@ -285,8 +315,12 @@ class Repository:
         where = and_(True, *conditions)
         total = self.connection.execute(select(func.count()).select_from(_appeal_from).where(where)).scalar_one()
         query = (
-            select(*_APPEAL_COLUMNS).select_from(_appeal_from).where(where)
-            .order_by(appeals.c.id.desc()).limit(limit).offset(offset)
+            select(*_APPEAL_COLUMNS)
+            .select_from(_appeal_from)
+            .where(where)
+            .order_by(appeals.c.id.desc())
+            .limit(limit)
+            .offset(offset)
         )
         return [_appeal(row) for row in self.connection.execute(query)], int(total)
 

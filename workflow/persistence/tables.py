@@ -139,8 +139,9 @@ class Appeal(Base):
     __tablename__ = "appeals"
     __table_args__ = (
         # Supervisors ask about open appeals only; partial indexes keep those queries small at 1M rows.
-        Index("ix_appeals_open_unit", "unit_id", "state", postgresql_where=text("is_open"), sqlite_where=text("is_open")),
-        Index("ix_appeals_open_assignee", "assignee_id", postgresql_where=text("is_open"), sqlite_where=text("is_open")),
+        # SQLite uses a partial index only when the query repeats its predicate: queries say `is_open = 1`.
+        Index("ix_appeals_open_unit", "unit_id", "state", postgresql_where=text("is_open"), sqlite_where=text("is_open = 1")),
+        Index("ix_appeals_open_assignee", "assignee_id", postgresql_where=text("is_open"), sqlite_where=text("is_open = 1")),
         Index("ix_appeals_enterprise", "enterprise_id", "id"),
         Index("ix_appeals_type_state", "type", "state"),
     )

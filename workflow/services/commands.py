@@ -76,6 +76,18 @@ def load_actor(uow: UnitOfWork, username: str) -> Actor:
     return actor
 
 
+def load_for_change(uow: UnitOfWork, number: str, username: str) -> tuple[Actor, AppealRecord]:
+    """Actor and appeal in one round trip, checked as `load_actor` and `load_reachable` would."""
+    actor, appeal = uow.repo.load_for_change(number, username)
+    if actor is None:
+        raise UserNotFound(username)
+    if appeal is None:
+        raise AppealNotFound(number)
+    if not can_reach(actor, appeal):
+        raise OutsideJurisdiction(actor.username, number)
+    return actor, appeal
+
+
 def load_reachable(uow: UnitOfWork, number: str, actor: Actor) -> AppealRecord:
     """The appeal, if the actor may see it; otherwise the same answer as for a number that does not exist."""
     appeal = uow.repo.appeal(number)
@@ -157,8 +169,7 @@ def fire(
     data: Mapping[str, Any] | None = None,
     expected_version: int | None = None,
 ) -> Outcome:
-    actor = load_actor(uow, username)
-    appeal = load_reachable(uow, number, actor)
+    actor, appeal = load_for_change(uow, number, username)
     if expected_version is not None and expected_version != appeal.version:
         raise VersionConflict(number, expected_version, appeal.version)
     loaded = ctx.registry.get(uow, appeal.definition_id)

@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from workflow.clock import Clock
-from workflow.domain.appeal import AppealRecord, EventRecord, can_reach, replay, role_may_fire
-from workflow.domain.appeal import Snapshot
-from workflow.domain.spec import pick_title
+from workflow.domain.appeal import AppealRecord, EventRecord, Snapshot, replay, role_may_fire
+from workflow.domain.guards import GUARDS
+from workflow.domain.machine import CompiledMachine
 from workflow.errors import AppealNotFound, UnitNotFound
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services import commands
@@ -225,24 +225,10 @@ class Workflow:
         return views
 
 
-def _guards_could_pass(machine: Any, appeal: AppealRecord, trigger: str) -> bool:
+def _guards_could_pass(machine: CompiledMachine, appeal: AppealRecord, trigger: str) -> bool:
     """Guards reading fields the actor has yet to supply cannot be judged now; the rest can."""
     spec = machine.definition.transition(appeal.state, trigger)
-    supplied = {f.name for f in spec.fields}
-    from workflow.domain.guards import GUARDS
-
-    judged = [g for g in spec.guards if not _reads_supplied(g, supplied)]
-    return all(GUARDS[g].check(appeal.data) for g in judged)
-
-
-def _reads_supplied(guard: str, supplied: set[str]) -> bool:
-    return bool(supplied & {"materials_complete", "bank", "party_members", "amount_yuan"} & _GUARD_INPUTS.get(guard, set()))
-
-
-_GUARD_INPUTS = {
-    "materials_complete": {"materials_complete"},
-    "bank_matched": {"bank"},
-    "three_or_more_party_members": {"party_members"},
-    "fewer_than_three_party_members": {"party_members"},
-    "amount_within_policy_cap": {"amount_yuan"},
-}
+    if spec is None:
+        return False
+    supplied = frozenset(f.name for f in spec.fields)
+    return all(GUARDS[g].check(appeal.data) for g in spec.guards if GUARDS[g].judgeable_without(supplied))

@@ -152,14 +152,14 @@ def upgrade() -> None:
             ["assignee_id"],
             unique=False,
             postgresql_where=sa.text("is_open"),
-            sqlite_where=sa.text("is_open"),
+            sqlite_where=sa.text("is_open = 1"),
         )
         batch_op.create_index(
             "ix_appeals_open_unit",
             ["unit_id", "state"],
             unique=False,
             postgresql_where=sa.text("is_open"),
-            sqlite_where=sa.text("is_open"),
+            sqlite_where=sa.text("is_open = 1"),
         )
         batch_op.create_index("ix_appeals_type_state", ["type", "state"], unique=False)
 
@@ -200,10 +200,10 @@ def downgrade() -> None:
     with op.batch_alter_table("appeals", schema=None) as batch_op:
         batch_op.drop_index("ix_appeals_type_state")
         batch_op.drop_index(
-            "ix_appeals_open_unit", postgresql_where=sa.text("is_open"), sqlite_where=sa.text("is_open")
+            "ix_appeals_open_unit", postgresql_where=sa.text("is_open"), sqlite_where=sa.text("is_open = 1")
         )
         batch_op.drop_index(
-            "ix_appeals_open_assignee", postgresql_where=sa.text("is_open"), sqlite_where=sa.text("is_open")
+            "ix_appeals_open_assignee", postgresql_where=sa.text("is_open"), sqlite_where=sa.text("is_open = 1")
         )
         batch_op.drop_index("ix_appeals_enterprise")
 
