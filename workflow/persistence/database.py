@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -46,7 +47,10 @@ def create_database_engine(url: str, **options: Any) -> Engine:
         return engine
     options.setdefault("pool_size", 10)
     options.setdefault("max_overflow", 20)
-    options.setdefault("pool_pre_ping", True)
+    # A ping per checkout would be one more round trip on every state change; recycle instead,
+    # and let APPEALS_DB_PRE_PING=1 turn pinging on where connections die behind the app's back.
+    options.setdefault("pool_pre_ping", os.environ.get("APPEALS_DB_PRE_PING", "") == "1")
+    options.setdefault("pool_recycle", 1800)
     return create_engine(url, **options)
 
 

@@ -44,6 +44,20 @@ VALUES (:appeal_id, :version, :kind, :actor_id, :at, :trigger, :from_state, :to_
 """
 
 
+# PostgreSQL: the compare-and-set and the audit row in one round trip; no row inserted means the
+# version had moved on.
+_UPDATE_AND_LOG = """
+WITH changed AS (
+  UPDATE appeals SET state = :state, level = :level, unit_id = :unit_id, assignee_id = :assignee_id, data = :data,
+         version = :version, is_open = :is_open, updated_at = :updated_at, closed_at = :closed_at
+  WHERE id = :appeal_id AND version = :expected_version
+  RETURNING id
+)
+INSERT INTO appeal_events (appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload)
+SELECT id, :version, :kind, :actor_id, :updated_at, :trigger, :from_state, :to_state, :comment, :payload FROM changed
+"""
+
+
 def _pyformat(sql: str) -> str:
     return re.sub(r":(\w+)", r"%(\1)s", sql)
 
@@ -57,6 +71,7 @@ class HotPath:
         self.load_sql = convert(_LOAD_FOR_CHANGE)
         self.update_sql = convert(_UPDATE_APPEAL)
         self.insert_sql = convert(_INSERT_EVENT)
+        self.update_and_log_sql = None if self.sqlite else _pyformat(_UPDATE_AND_LOG)
         if not self.sqlite:
             from psycopg.types.json import Jsonb
 
@@ -105,6 +120,23 @@ class HotPath:
         changed = cursor.rowcount == 1
         cursor.close()
         return changed
+
+    def change_and_log(self, driver: Any, change: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
+        """The compare-and-set plus its audit event; False (nothing written) if the version moved on."""
+        if self.update_and_log_sql is None:
+            if not self.update_appeal(driver, change):
+                return False
+            self.insert_event(driver, {**event, "appeal_id": change["appeal_id"], "version": change["version"],
+                                       "at": change["updated_at"]})
+            return True
+        values = {**change, **{k: v for k, v in event.items() if k not in ("appeal_id", "version", "at")}}
+        values["data"] = self.document(values["data"])
+        values["payload"] = self.document(values["payload"])
+        cursor = driver.cursor()
+        cursor.execute(self.update_and_log_sql, values)
+        written = cursor.rowcount == 1
+        cursor.close()
+        return written
 
     def insert_event(self, driver: Any, params: Mapping[str, Any]) -> None:
         values = dict(params)

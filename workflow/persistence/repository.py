@@ -283,6 +283,13 @@ class Repository:
     def insert_event(self, values: Mapping[str, Any]) -> None:
         self.hot.insert_event(self.driver, values)
 
+    def change_appeal(
+        self, appeal_id: int, expected_version: int, values: Mapping[str, Any], event: Mapping[str, Any]
+    ) -> bool:
+        """Compare-and-set plus the audit event; False, with nothing written, when the version moved on."""
+        change = {"appeal_id": appeal_id, "expected_version": expected_version, **values}
+        return self.hot.change_and_log(self.driver, change, event)
+
     def events(self, appeal_id: int) -> list[EventRecord]:
         query = select(events).where(events.c.appeal_id == appeal_id).order_by(events.c.id)
         return [EventRecord(**row._mapping) for row in self.connection.execute(query)]

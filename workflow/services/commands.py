@@ -305,10 +305,9 @@ def escalate(
 def _write(
     uow: UnitOfWork, appeal: AppealRecord, now: datetime, values: dict[str, Any], event: dict[str, Any]
 ) -> None:
-    version = appeal.version + 1
-    if not uow.repo.update_appeal(appeal.id, appeal.version, {**values, "version": version, "updated_at": now}):
+    changed = {**values, "version": appeal.version + 1, "updated_at": now}
+    if not uow.repo.change_appeal(appeal.id, appeal.version, changed, event):
         raise VersionConflict(appeal.number, appeal.version, uow.repo.current_version(appeal.id))
-    uow.repo.insert_event({"appeal_id": appeal.id, "version": version, "at": now, **event})
 
 
 def _unchanged(appeal: AppealRecord) -> dict[str, Any]:
