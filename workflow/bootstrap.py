@@ -13,7 +13,9 @@ from workflow.definitions import shipped_definition_files
 from workflow.errors import WorkflowError
 from workflow.persistence import migrate
 from workflow.persistence.database import DEFAULT_URL, create_database_engine
+from workflow.domain.sla import SlaPlanner
 from workflow.persistence.unit_of_work import UnitOfWork
+from workflow.services.calendars import build_calendar
 from workflow.services.registry import DefinitionRegistry
 from workflow.services.workflow import Workflow
 
@@ -68,5 +70,6 @@ def connect(
     registry = DefinitionRegistry(definition_paths(definitions))
     with UnitOfWork(engine) as uow:
         registry.sync(uow, clock)
+        calendar = build_calendar(uow)
         uow.commit()
-    return Workflow(engine, registry, clock)
+    return Workflow(engine, registry, clock, SlaPlanner(calendar))

@@ -18,6 +18,8 @@ class EventKind:
     COMMENTED = "commented"
     ESCALATED = "escalated"
     SENT_DOWN = "sent_down"
+    BREACHED = "breached"  # over the limit at the top of the chain: recorded, nothing moves
+    RECOMPUTED = "recomputed"  # deadlines worked out again on a new holiday notice
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,19 @@ class AppealRecord:
     closed_at: datetime | None
     building_path: str = ""
     specialist_id: int | None = None
+    # Time limits, see workflow.domain.sla.
+    clock: str = "stopped"
+    state_entered_at: datetime | None = None
+    state_due_at: datetime | None = None
+    state_at_risk_at: datetime | None = None
+    overall_used_s: int = 0
+    overall_running_since: datetime | None = None
+    overall_due_at: datetime | None = None
+    overall_at_risk_at: datetime | None = None
+    breached_at: datetime | None = None
+    provisional: bool = False
+    first_response_at: datetime | None = None
+    decided_at: datetime | None = None
 
 
 def can_reach(actor: Actor, appeal: AppealRecord) -> bool:

@@ -244,6 +244,15 @@ def load_override(path: str | Path) -> YearOverride:
         loader.dispose()
 
 
+def load_override_text(text: str, name: str) -> YearOverride:
+    """Read one year's notice from YAML text, e.g. as stored in the database by `appeals calendar load`."""
+    loader = yaml.SafeLoader(text)
+    try:
+        return _parse(name, loader)
+    finally:
+        loader.dispose()
+
+
 def _parse(name: str, loader: yaml.SafeLoader) -> YearOverride:
     try:
         root = loader.get_single_node()

@@ -22,7 +22,9 @@ SELECT u.id, u.username, u.display_name, u.role, u.unit_id,
        u.enterprise_id, u.locale,
        a.id, a.number, a.type, a.definition_id, a.state, a.level, a.unit_id, a.enterprise_id, a.assignee_id,
        a.submitted_by_id, a.channel, a.data, a.version, a.is_open, a.created_at, a.updated_at, a.closed_at,
-       b.path, e.specialist_id
+       b.path, e.specialist_id,
+       a.clock, a.state_entered_at, a.state_due_at, a.state_at_risk_at, a.overall_used_s, a.overall_running_since,
+       a.overall_due_at, a.overall_at_risk_at, a.breached_at, a.provisional, a.first_response_at, a.decided_at
 FROM users u
 JOIN units un ON un.id = u.unit_id
 LEFT JOIN units p ON p.id = un.parent_id
@@ -34,7 +36,14 @@ WHERE u.username = :username AND u.active = :true
 
 _UPDATE_APPEAL = """
 UPDATE appeals SET state = :state, level = :level, unit_id = :unit_id, assignee_id = :assignee_id, data = :data,
-       version = :version, is_open = :is_open, updated_at = :updated_at, closed_at = :closed_at
+       version = :version, is_open = :is_open, updated_at = :updated_at, closed_at = :closed_at,
+       clock = :clock, state_entered_at = :state_entered_at, state_due_at = :state_due_at,
+       state_at_risk_at = :state_at_risk_at, overall_used_s = :overall_used_s,
+       overall_running_since = :overall_running_since, overall_due_at = :overall_due_at,
+       overall_at_risk_at = :overall_at_risk_at, due_at = :due_at, at_risk_at = :at_risk_at,
+       breached_at = :breached_at, provisional = :provisional, first_response_at = :first_response_at,
+       first_response_s = COALESCE(:first_response_s, first_response_s), decided_at = :decided_at,
+       decision_s = COALESCE(:decision_s, decision_s)
 WHERE id = :appeal_id AND version = :expected_version
 """
 
@@ -49,17 +58,46 @@ VALUES (:appeal_id, :version, :kind, :actor_id, :at, :trigger, :from_state, :to_
 _UPDATE_AND_LOG = """
 WITH changed AS (
   UPDATE appeals SET state = :state, level = :level, unit_id = :unit_id, assignee_id = :assignee_id, data = :data,
-         version = :version, is_open = :is_open, updated_at = :updated_at, closed_at = :closed_at
+       version = :version, is_open = :is_open, updated_at = :updated_at, closed_at = :closed_at,
+       clock = :clock, state_entered_at = :state_entered_at, state_due_at = :state_due_at,
+       state_at_risk_at = :state_at_risk_at, overall_used_s = :overall_used_s,
+       overall_running_since = :overall_running_since, overall_due_at = :overall_due_at,
+       overall_at_risk_at = :overall_at_risk_at, due_at = :due_at, at_risk_at = :at_risk_at,
+       breached_at = :breached_at, provisional = :provisional, first_response_at = :first_response_at,
+       first_response_s = COALESCE(:first_response_s, first_response_s), decided_at = :decided_at,
+       decision_s = COALESCE(:decision_s, decision_s)
   WHERE id = :appeal_id AND version = :expected_version
   RETURNING id
+), cancelled AS (
+  UPDATE timers SET status = 'cancelled'
+  WHERE appeal_id IN (SELECT id FROM changed) AND status IN ('pending', 'claimed')
+    AND ((clock = 'state' AND :cancel_state) OR (clock = 'overall' AND :cancel_overall))
 )
 INSERT INTO appeal_events (appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload)
 SELECT id, :version, :kind, :actor_id, :updated_at, :trigger, :from_state, :to_state, :comment, :payload FROM changed
 """
 
 
+_CANCEL_TIMERS = """
+UPDATE timers SET status = 'cancelled'
+WHERE appeal_id = :appeal_id AND status IN ('pending', 'claimed')
+  AND ((clock = 'state' AND :cancel_state) OR (clock = 'overall' AND :cancel_overall))
+"""
+
+_INSERT_TIMER = """
+INSERT INTO timers (appeal_id, clock, threshold, due_at, status, attempts, created_at)
+VALUES (:appeal_id, :clock, :threshold, :due_at, 'pending', 0, :created_at)
+"""
+
+
 def _pyformat(sql: str) -> str:
     return re.sub(r":(\w+)", r"%(\1)s", sql)
+
+
+_WHEN_COLUMNS = (
+    "updated_at", "closed_at", "state_entered_at", "state_due_at", "state_at_risk_at", "overall_running_since",
+    "overall_due_at", "overall_at_risk_at", "due_at", "at_risk_at", "breached_at", "first_response_at", "decided_at",
+)
 
 
 class HotPath:
@@ -71,6 +109,8 @@ class HotPath:
         self.load_sql = convert(_LOAD_FOR_CHANGE)
         self.update_sql = convert(_UPDATE_APPEAL)
         self.insert_sql = convert(_INSERT_EVENT)
+        self.cancel_sql = convert(_CANCEL_TIMERS)
+        self.timer_sql = convert(_INSERT_TIMER)
         self.update_and_log_sql = None if self.sqlite else _pyformat(_UPDATE_AND_LOG)
         if not self.sqlite:
             from psycopg.types.json import Jsonb
@@ -104,39 +144,74 @@ class HotPath:
         if row[8] is None:
             return actor, None
         data = json.loads(row[19]) if isinstance(row[19], str) else row[19]
+        w = self._read_when
         appeal = AppealRecord(
-            *row[8:19], data, row[20], bool(row[21]), self._read_when(row[22]),  # type: ignore[arg-type]
-            self._read_when(row[23]), self._read_when(row[24]), row[25], row[26],  # type: ignore[arg-type]
+            *row[8:19], data, row[20], bool(row[21]), w(row[22]), w(row[23]), w(row[24]),  # type: ignore[arg-type]
+            row[25], row[26], row[27], w(row[28]), w(row[29]), w(row[30]), row[31], w(row[32]), w(row[33]),
+            w(row[34]), w(row[35]), bool(row[36]), w(row[37]), w(row[38]),
         )
         return actor, appeal
 
-    def update_appeal(self, driver: Any, params: Mapping[str, Any]) -> bool:
-        values = dict(params)
+    def _change_values(self, change: Mapping[str, Any]) -> dict[str, Any]:
+        values = dict(change)
         values["data"] = self.document(values["data"])
-        values["updated_at"] = self.when(values["updated_at"])
-        values["closed_at"] = self.when(values["closed_at"])
+        for key in _WHEN_COLUMNS:
+            values[key] = self.when(values[key])
+        return values
+
+    def update_appeal(self, driver: Any, params: Mapping[str, Any]) -> bool:
         cursor = driver.cursor()
-        cursor.execute(self.update_sql, values)
+        cursor.execute(self.update_sql, self._change_values(params))
         changed = cursor.rowcount == 1
         cursor.close()
         return changed
 
-    def change_and_log(self, driver: Any, change: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
-        """The compare-and-set plus its audit event; False (nothing written) if the version moved on."""
+    def change_and_log(
+        self,
+        driver: Any,
+        change: Mapping[str, Any],
+        event: Mapping[str, Any],
+        cancel: tuple[bool, bool] = (False, False),
+        timers: list[Mapping[str, Any]] = (),  # type: ignore[assignment]
+    ) -> bool:
+        """The compare-and-set, its audit event, cancelled and new timers; False (nothing written) if the
+        version moved on."""
+        cancel_state, cancel_overall = cancel
         if self.update_and_log_sql is None:
             if not self.update_appeal(driver, change):
                 return False
-            self.insert_event(driver, {**event, "appeal_id": change["appeal_id"], "version": change["version"],
-                                       "at": change["updated_at"]})
-            return True
-        values = {**change, **{k: v for k, v in event.items() if k not in ("appeal_id", "version", "at")}}
-        values["data"] = self.document(values["data"])
-        values["payload"] = self.document(values["payload"])
+            self.insert_event(
+                driver, {**event, "appeal_id": change["appeal_id"], "version": change["version"], "at": change["updated_at"]}
+            )
+            if cancel_state or cancel_overall:
+                cursor = driver.cursor()
+                cursor.execute(self.cancel_sql, {"appeal_id": change["appeal_id"], "cancel_state": cancel_state,
+                                                 "cancel_overall": cancel_overall})
+                cursor.close()
+        else:
+            values = self._change_values(change)
+            values.update({k: v for k, v in event.items() if k not in ("appeal_id", "version", "at")})
+            values["payload"] = self.document(values["payload"])
+            values.update(cancel_state=cancel_state, cancel_overall=cancel_overall)
+            cursor = driver.cursor()
+            cursor.execute(self.update_and_log_sql, values)
+            written = cursor.rowcount == 1
+            cursor.close()
+            if not written:
+                return False
+        if timers:
+            self.insert_timers(driver, change["appeal_id"], change["updated_at"], timers)
+        return True
+
+    def insert_timers(self, driver: Any, appeal_id: int, now: datetime, timers: list[Mapping[str, Any]]) -> None:
+        rows = [
+            {"appeal_id": appeal_id, "clock": t["clock"], "threshold": t["threshold"], "due_at": self.when(t["due_at"]),
+             "created_at": self.when(now)}
+            for t in timers
+        ]
         cursor = driver.cursor()
-        cursor.execute(self.update_and_log_sql, values)
-        written = cursor.rowcount == 1
+        cursor.executemany(self.timer_sql, rows)
         cursor.close()
-        return written
 
     def insert_event(self, driver: Any, params: Mapping[str, Any]) -> None:
         values = dict(params)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +29,9 @@ from workflow.persistence.tables import (
     AppealEvent,
     DefinitionVersion,
     Enterprise,
+    Notice,
     NumberSequence,
+    Timer,
     Unit,
     User,
 )
@@ -41,6 +43,8 @@ units = Unit.__table__
 enterprises = Enterprise.__table__
 definition_versions = DefinitionVersion.__table__
 number_sequences = NumberSequence.__table__
+notices = Notice.__table__
+timers = Timer.__table__
 
 # Written `is_open = 1` on SQLite, which is what its partial indexes on open appeals are declared with.
 IS_OPEN = appeals.c.is_open == True  # noqa: E712
@@ -90,6 +94,18 @@ _APPEAL_COLUMNS = (
     appeals.c.closed_at,
     _building.c.path.label("building_path"),
     enterprises.c.specialist_id,
+    appeals.c.clock,
+    appeals.c.state_entered_at,
+    appeals.c.state_due_at,
+    appeals.c.state_at_risk_at,
+    appeals.c.overall_used_s,
+    appeals.c.overall_running_since,
+    appeals.c.overall_due_at,
+    appeals.c.overall_at_risk_at,
+    appeals.c.breached_at,
+    appeals.c.provisional,
+    appeals.c.first_response_at,
+    appeals.c.decided_at,
 )
 _appeal_from = appeals.join(enterprises, enterprises.c.id == appeals.c.enterprise_id).join(
     _building, _building.c.id == enterprises.c.building_id
@@ -183,6 +199,32 @@ class Repository:
         )
         return self.connection.execute(query).first()
 
+    def people_at(self, unit_id: int, roles: Iterable[str]) -> list[int]:
+        query = select(users.c.id).where(
+            users.c.unit_id == unit_id, users.c.role.in_(list(roles)), users.c.active == True  # noqa: E712
+        )
+        return list(self.connection.execute(query).scalars())
+
+    def add_notices(
+        self,
+        appeal_id: int | None,
+        kind: str,
+        recipients: Sequence[int],
+        dedupe: str,
+        payload: Mapping[str, Any],
+        now: datetime,
+    ) -> None:
+        """Outbox rows, one per person; a key already written (a retried sweep, another node) is skipped."""
+        if not recipients:
+            return
+        builder = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        rows = [
+            {"appeal_id": appeal_id, "kind": kind, "recipient_id": person, "dedupe_key": f"{dedupe}:{person}",
+             "status": "pending", "created_at": now, "attempts": 0, "next_attempt_at": now, "payload": dict(payload)}
+            for person in recipients
+        ]
+        self.connection.execute(builder(notices).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
+
     def enterprise_names(self, ids: Sequence[int]) -> dict[int, str]:
         if not ids:
             return {}
@@ -269,6 +311,60 @@ class Repository:
         row = self.connection.execute(APPEAL_BY_NUMBER, {"number": number}).first()
         return _appeal(row) if row is not None else None
 
+    def appeal_by_id(self, appeal_id: int, *, lock: bool = False) -> AppealRecord | None:
+        """The appeal; with lock, its row stays locked (PostgreSQL) until the transaction ends, taken
+        before any timer row so that sweeper and users lock in the same order."""
+        query = select(*_APPEAL_COLUMNS).select_from(_appeal_from).where(appeals.c.id == appeal_id)
+        if lock and self.dialect == "postgresql":
+            query = query.with_for_update(of=appeals)
+        row = self.connection.execute(query).first()
+        return _appeal(row) if row is not None else None
+
+    # --- timers ------------------------------------------------------------------------
+    def claim_timers(self, node: str, now: datetime, lease_until: datetime, batch: int) -> list[Row[Any]]:
+        """Take up to `batch` due timers, oldest first: pending ones and those whose claim has expired.
+
+        PostgreSQL skips rows another node is claiming (SKIP LOCKED); SQLite's writer lock already
+        makes the claim exclusive, and the status condition in the UPDATE is the rowcount check."""
+        due = (
+            select(timers.c.id)
+            .where(
+                timers.c.status.in_(["pending", "claimed"]),
+                timers.c.due_at <= now,
+                or_(timers.c.status == "pending", timers.c.lease_until < now),
+            )
+            .order_by(timers.c.due_at, timers.c.id)
+            .limit(batch)
+        )
+        if self.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        claimed = (
+            update(timers)
+            .where(timers.c.id.in_(due.scalar_subquery()))
+            .where(or_(timers.c.status == "pending", and_(timers.c.status == "claimed", timers.c.lease_until < now)))
+            .values(status="claimed", claimed_by=node, lease_until=lease_until, attempts=timers.c.attempts + 1)
+            .returning(timers.c.id, timers.c.appeal_id, timers.c.clock, timers.c.threshold, timers.c.due_at)
+        )
+        rows = list(self.connection.execute(claimed).all())
+        return sorted(rows, key=lambda r: (r.due_at, r.id))
+
+    def finish_timer(self, timer_id: int, node: str, now: datetime) -> bool:
+        """Mark a claimed timer done; False if the claim was lost (cancelled, or retaken after its lease)."""
+        result = self.connection.execute(
+            update(timers)
+            .where(timers.c.id == timer_id, timers.c.status == "claimed", timers.c.claimed_by == node)
+            .values(status="done", fired_at=now)
+        )
+        return result.rowcount == 1
+
+    def live_timers(self, appeal_id: int) -> list[Row[Any]]:
+        query = (
+            select(timers)
+            .where(timers.c.appeal_id == appeal_id, timers.c.status.in_(["pending", "claimed"]))
+            .order_by(timers.c.due_at)
+        )
+        return list(self.connection.execute(query).all())
+
     def current_version(self, appeal_id: int) -> int | None:
         return self.connection.execute(select(appeals.c.version).where(appeals.c.id == appeal_id)).scalar()
 
@@ -284,11 +380,21 @@ class Repository:
         self.hot.insert_event(self.driver, values)
 
     def change_appeal(
-        self, appeal_id: int, expected_version: int, values: Mapping[str, Any], event: Mapping[str, Any]
+        self,
+        appeal_id: int,
+        expected_version: int,
+        values: Mapping[str, Any],
+        event: Mapping[str, Any],
+        cancel: tuple[bool, bool] = (False, False),
+        timers: Sequence[Mapping[str, Any]] = (),
     ) -> bool:
-        """Compare-and-set plus the audit event; False, with nothing written, when the version moved on."""
+        """Compare-and-set plus the audit event, cancelled (state, overall) and new timers; False, with
+        nothing written, when the version moved on."""
         change = {"appeal_id": appeal_id, "expected_version": expected_version, **values}
-        return self.hot.change_and_log(self.driver, change, event)
+        return self.hot.change_and_log(self.driver, change, event, cancel, list(timers))
+
+    def insert_timers(self, appeal_id: int, now: datetime, timers: Sequence[Mapping[str, Any]]) -> None:
+        self.hot.insert_timers(self.driver, appeal_id, now, list(timers))
 
     def events(self, appeal_id: int) -> list[EventRecord]:
         query = select(events).where(events.c.appeal_id == appeal_id).order_by(events.c.id)

@@ -141,6 +141,11 @@ class Appeal(Base):
         # Supervisors ask about open appeals only; partial indexes keep those queries small at 1M rows.
         # SQLite uses a partial index only when the query repeats its predicate: queries say `is_open = 1`.
         Index("ix_appeals_open_unit", "unit_id", "state", postgresql_where=text("is_open"), sqlite_where=text("is_open = 1")),
+        # Covers the supervisors' summary (open / at risk / breached / paused per level and unit).
+        Index(
+            "ix_appeals_open_sla", "level", "unit_id", "clock", "due_at", "at_risk_at", "breached_at",
+            postgresql_where=text("is_open"), sqlite_where=text("is_open = 1"),
+        ),
         Index("ix_appeals_open_assignee", "assignee_id", postgresql_where=text("is_open"), sqlite_where=text("is_open = 1")),
         Index("ix_appeals_enterprise", "enterprise_id", "id"),
         Index("ix_appeals_type_state", "type", "state"),
@@ -163,6 +168,93 @@ class Appeal(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    # Time limits (workflow.domain.sla): two clocks, their due and at-risk instants, and the history
+    # that rates are computed from. due_at and at_risk_at are the nearer of the two clocks' values.
+    clock: Mapped[str] = mapped_column(String(8), default="stopped", server_default="stopped")
+    state_entered_at: Mapped[datetime | None]
+    state_due_at: Mapped[datetime | None]
+    state_at_risk_at: Mapped[datetime | None]
+    overall_used_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    overall_running_since: Mapped[datetime | None]
+    overall_due_at: Mapped[datetime | None]
+    overall_at_risk_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]
+    at_risk_at: Mapped[datetime | None]
+    breached_at: Mapped[datetime | None]
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    first_response_at: Mapped[datetime | None]
+    first_response_s: Mapped[int | None] = mapped_column(Integer)
+    decided_at: Mapped[datetime | None]
+    decision_s: Mapped[int | None] = mapped_column(Integer)
+
+
+class Timer(Base):
+    """A durable deadline or reminder; the sweeper claims due ones, APScheduler only wakes it."""
+
+    __tablename__ = "timers"
+    __table_args__ = (
+        Index(
+            "ix_timers_due", "due_at",
+            postgresql_where=text("status IN ('pending', 'claimed')"),
+            sqlite_where=text("status IN ('pending', 'claimed')"),
+        ),
+        Index(
+            "ix_timers_live_appeal", "appeal_id",
+            postgresql_where=text("status IN ('pending', 'claimed')"),
+            sqlite_where=text("status IN ('pending', 'claimed')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"))
+    clock: Mapped[str] = mapped_column(String(8))
+    threshold: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+
+
+class Notice(Base):
+    """The outbox: one row per notice to one person, written with the change that causes it."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        Index(
+            "ix_notices_pending", "next_attempt_at",
+            postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'"),
+        ),
+        Index("ix_notices_recipient", "recipient_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeals.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # One notice per cause and person, whoever writes it and however often: a unique key, not luck.
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]]
+
+
+class CalendarOverride(Base):
+    """A year's official holiday notice loaded at run time; shared by every node."""
+
+    __tablename__ = "calendar_overrides"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str] = mapped_column(String(255))
+    loaded_at: Mapped[datetime]
 
 
 class AppealEvent(Base):

@@ -24,7 +24,9 @@ from workflow.domain.appeal import (
     unit_at_level,
 )
 from workflow.domain.forms import clean_form
+from workflow.domain.guards import GUARDS
 from workflow.domain.org import CHAIN, LEAD_ROLE_OF_LEVEL, ROLES_OF_LEVEL, SUPERVISOR_ROLES, Level, Role
+from workflow.domain.sla import ClockChange, SlaPlanner
 from workflow.domain.spec import AppealDefinition, CommentRule
 from workflow.errors import (
     AppealNotFound,
@@ -41,8 +43,8 @@ from workflow.errors import (
     UserNotFound,
     VersionConflict,
 )
-from workflow.domain.guards import GUARDS
 from workflow.persistence.unit_of_work import UnitOfWork
+from workflow.services.clocks import change_columns, clocks_of, timer_rows, unchanged_columns
 from workflow.services.registry import DefinitionRegistry, LoadedDefinition
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class Context:
 
     registry: DefinitionRegistry
     clock: Clock
+    planner: SlaPlanner
 
 
 @dataclass(frozen=True)
@@ -139,12 +142,14 @@ def submit(
         building_path=enterprise.building_path, specialist_id=enterprise.specialist_id,
     )
     assignee_id = _assignee_for(uow, definition, draft, definition.initial)
+    clocks = ctx.planner.submitted(definition, now)
     appeal_id = uow.repo.insert_appeal({
         "number": number, "type": type, "definition_id": loaded.id, "state": definition.initial,
         "level": level.value, "unit_id": unit_id, "enterprise_id": enterprise_id, "assignee_id": assignee_id,
         "submitted_by_id": actor.id, "channel": channel, "data": cleaned, "version": 1, "is_open": True,
-        "created_at": now, "updated_at": now, "closed_at": None,
+        "created_at": now, "updated_at": now, "closed_at": None, **change_columns(clocks, now),
     })
+    uow.repo.insert_timers(appeal_id, now, timer_rows(clocks))
     uow.repo.insert_event({
         "appeal_id": appeal_id, "version": 1, "kind": EventKind.SUBMITTED, "actor_id": actor.id, "at": now,
         "trigger": "submit", "from_state": None, "to_state": definition.initial, "comment": None,
@@ -194,14 +199,20 @@ def fire(
     assignee_id = _assignee_for(uow, definition, appeal, new_state)
     now = ctx.clock.now()
     terminal = definition.is_terminal(new_state)
-    _write(uow, appeal, now, {
-        "state": new_state, "level": appeal.level, "unit_id": appeal.unit_id, "assignee_id": assignee_id,
-        "data": merged, "is_open": not terminal, "closed_at": now if terminal else None,
-    }, {
+    clocks = ctx.planner.entered(definition, clocks_of(appeal), new_state, now)
+    values = {
+        **unchanged_columns(appeal), **change_columns(clocks, now),
+        "state": new_state, "assignee_id": assignee_id, "data": merged, "is_open": not terminal,
+        "closed_at": now if terminal else None,
+    }
+    if appeal.first_response_at is None and actor.role != Role.ENTERPRISE_CONTACT:
+        values["first_response_at"] = now
+        values["first_response_s"] = int(ctx.planner.calendar.between(appeal.created_at, now).total_seconds())
+    _write(uow, appeal, now, values, {
         "kind": EventKind.FIRED, "actor_id": actor.id, "trigger": trigger, "from_state": appeal.state,
         "to_state": new_state, "comment": comment,
         "payload": {"data": supplied, "assignee_id": assignee_id},
-    })
+    }, clocks)
     uow.commit()
     return Outcome(number, new_state, appeal.version + 1, assignee_id, appeal.level)
 
@@ -231,7 +242,7 @@ def assign(
             f"cannot assign appeal {number} to {to_username!r}: the appeal is outside that user's jurisdiction"
         )
     now = ctx.clock.now()
-    _write(uow, appeal, now, _unchanged(appeal) | {"assignee_id": target.id}, {
+    _write(uow, appeal, now, unchanged_columns(appeal) | {"assignee_id": target.id}, {
         "kind": EventKind.ASSIGNED, "actor_id": actor.id, "trigger": "assign", "from_state": appeal.state,
         "to_state": appeal.state, "comment": _clean_comment(comment),
         "payload": {"assignee_id": target.id, "previous_assignee_id": appeal.assignee_id},
@@ -287,34 +298,76 @@ def escalate(
     if target is None or (not going_up and target.rank < definition.start_level.rank):
         where = "the district is the top of the chain" if going_up else f"it is already at the {level} level"
         raise EscalationNotPossible(number, where)
+    outcome = move_level(uow, ctx, appeal, target, actor_id=actor.id, reason=text, kind=kind)
+    uow.commit()
+    return outcome
+
+
+def move_level(
+    uow: UnitOfWork,
+    ctx: Context,
+    appeal: AppealRecord,
+    target: Level,
+    *,
+    actor_id: int | None,
+    reason: str,
+    kind: str,
+    breached: bool = False,
+) -> Outcome:
+    """Hand the appeal to `target`'s unit and its lead, restart the state clock there, tell the people.
+
+    Does not commit: the caller's transaction holds the change, its event, timers and notices together.
+    """
+    definition = ctx.registry.get(uow, appeal.definition_id).spec
+    now = ctx.clock.now()
     unit_id = unit_at_level(appeal.building_path, target)
-    moved = AppealRecord(**{**appeal.__dict__, "level": target.value, "unit_id": unit_id})
     assignee_id = uow.repo.find_assignee(LEAD_ROLE_OF_LEVEL[target], appeal.building_path)
     if assignee_id is None:
-        log.warning("appeal %s reached the %s level, where nobody holds role %s", number, target, LEAD_ROLE_OF_LEVEL[target])
-    now = ctx.clock.now()
-    _write(uow, appeal, now, _unchanged(moved) | {"assignee_id": assignee_id}, {
-        "kind": kind, "actor_id": actor.id, "trigger": action, "from_state": appeal.state,
-        "to_state": appeal.state, "comment": text,
-        "payload": {"from_level": level.value, "level": target.value, "unit_id": unit_id, "assignee_id": assignee_id},
-    })
-    uow.commit()
-    return Outcome(number, appeal.state, appeal.version + 1, assignee_id, target.value)
+        log.warning("appeal %s reached the %s level, where nobody holds role %s", appeal.number, target,
+                    LEAD_ROLE_OF_LEVEL[target])
+    clocks = ctx.planner.entered(definition, clocks_of(appeal), appeal.state, now)
+    if breached:  # one breach climbs one level: what else was pending would climb it again
+        clocks = ClockChange(clocks.clocks, clocks.timers, True, True, clocks.decided)
+    values = {
+        **unchanged_columns(appeal), **change_columns(clocks, now),
+        "level": target.value, "unit_id": unit_id, "assignee_id": assignee_id,
+        "breached_at": appeal.breached_at or (now if breached else None),
+    }
+    action = "escalate" if kind == EventKind.ESCALATED else "send_down"
+    _write(uow, appeal, now, values, {
+        "kind": kind, "actor_id": actor_id, "trigger": action, "from_state": appeal.state,
+        "to_state": appeal.state, "comment": reason,
+        "payload": {"from_level": appeal.level, "level": target.value, "unit_id": unit_id, "assignee_id": assignee_id,
+                    "breach": breached},
+    }, clocks)
+    version = appeal.version + 1
+    people = set(uow.repo.people_at(unit_id, ROLES_OF_LEVEL[target]))
+    if assignee_id is not None:
+        people.add(assignee_id)
+    notice_kind = "escalated" if kind == EventKind.ESCALATED else "sent_down"
+    payload = {"number": appeal.number, "from_level": appeal.level, "level": target.value, "reason": reason,
+               "breach": breached}
+    uow.repo.add_notices(appeal.id, notice_kind, sorted(people), f"{notice_kind}:{appeal.id}:{version}", payload, now)
+    if appeal.assignee_id is not None and appeal.assignee_id not in people:  # the level left behind
+        uow.repo.add_notices(appeal.id, f"{notice_kind}_away", [appeal.assignee_id],
+                             f"{notice_kind}_away:{appeal.id}:{version}", payload, now)
+    return Outcome(appeal.number, appeal.state, version, assignee_id, target.value)
 
 
 def _write(
-    uow: UnitOfWork, appeal: AppealRecord, now: datetime, values: dict[str, Any], event: dict[str, Any]
+    uow: UnitOfWork,
+    appeal: AppealRecord,
+    now: datetime,
+    values: dict[str, Any],
+    event: dict[str, Any],
+    clocks: ClockChange | None = None,
 ) -> None:
+    """The appeal row (compare-and-set), its audit event and its timers, in the caller's transaction."""
     changed = {**values, "version": appeal.version + 1, "updated_at": now}
-    if not uow.repo.change_appeal(appeal.id, appeal.version, changed, event):
+    cancel = (clocks.cancel_state_timers, clocks.cancel_overall_timers) if clocks else (False, False)
+    timers = timer_rows(clocks) if clocks else []
+    if not uow.repo.change_appeal(appeal.id, appeal.version, changed, event, cancel, timers):
         raise VersionConflict(appeal.number, appeal.version, uow.repo.current_version(appeal.id))
-
-
-def _unchanged(appeal: AppealRecord) -> dict[str, Any]:
-    return {
-        "state": appeal.state, "level": appeal.level, "unit_id": appeal.unit_id, "assignee_id": appeal.assignee_id,
-        "data": appeal.data, "is_open": appeal.is_open, "closed_at": appeal.closed_at,
-    }
 
 
 def _clean_comment(text: str | None) -> str | None:

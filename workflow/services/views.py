@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from workflow.domain.appeal import AppealRecord, EventRecord
+from workflow.domain.sla import SlaPlanner, status_at, working_time_left
 from workflow.domain.spec import AppealDefinition, FieldSpec, TransitionSpec, pick_title
+from workflow.services.clocks import clocks_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -71,6 +73,7 @@ def appeal_view(
     units: dict[int, Any],
     enterprise_name: str,
     locale: str = "zh-CN",
+    sla: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     unit = units.get(appeal.unit_id)
     return {
@@ -92,6 +95,35 @@ def appeal_view(
         "created_at": local_time(appeal.created_at),
         "updated_at": local_time(appeal.updated_at),
         "closed_at": local_time(appeal.closed_at),
+        "sla": sla,
+    }
+
+
+def duration_view(span: timedelta | None) -> dict[str, Any] | None:
+    """Working time as seconds for scripts and as text for people ("-1h30m" once overdue)."""
+    if span is None:
+        return None
+    seconds = int(span.total_seconds())
+    sign, rest = ("-" if seconds < 0 else ""), abs(seconds)
+    hours, minutes = rest // 3600, rest % 3600 // 60
+    return {"seconds": seconds, "text": f"{sign}{hours}h{minutes:02d}m"}
+
+
+def sla_view(appeal: AppealRecord, planner: SlaPlanner, now: datetime) -> dict[str, Any]:
+    clocks = clocks_of(appeal)
+    return {
+        "status": status_at(clocks, appeal.breached_at, now, appeal.is_open).value,
+        "clock": appeal.clock,
+        "due_at": local_time(clocks.due_at),
+        "at_risk_at": local_time(clocks.at_risk_at),
+        "state_due_at": local_time(appeal.state_due_at),
+        "overall_due_at": local_time(appeal.overall_due_at),
+        "working_time_left": duration_view(working_time_left(planner.calendar, clocks, now)),
+        "overall_used": duration_view(clocks.used_at(planner.calendar, now)),
+        "breached_at": local_time(appeal.breached_at),
+        "provisional": appeal.provisional,
+        "first_response_at": local_time(appeal.first_response_at),
+        "decided_at": local_time(appeal.decided_at),
     }
 
 

@@ -9,14 +9,16 @@ from sqlalchemy import Engine
 
 from workflow.clock import Clock
 from workflow.domain.appeal import AppealRecord, EventRecord, Snapshot, replay, role_may_fire
+from workflow.domain.calendar import WorkingCalendar
 from workflow.domain.guards import GUARDS
 from workflow.domain.machine import CompiledMachine
+from workflow.domain.sla import SlaPlanner
 from workflow.errors import AppealNotFound, UnitNotFound
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services import commands
 from workflow.services.commands import Context, Outcome, load_actor, load_reachable
 from workflow.services.registry import DefinitionRegistry
-from workflow.services.views import appeal_view, definition_view, event_view, transition_view
+from workflow.services.views import appeal_view, definition_view, event_view, sla_view, transition_view
 
 T = TypeVar("T")
 
@@ -29,11 +31,19 @@ class Workflow:
     >>> wf.fire(appeal["number"], "start_pre_check", as_user="staff-b01")
     """
 
-    def __init__(self, engine: Engine, registry: DefinitionRegistry, clock: Clock) -> None:
+    def __init__(self, engine: Engine, registry: DefinitionRegistry, clock: Clock, planner: SlaPlanner) -> None:
         self.engine = engine
         self.registry = registry
         self.clock = clock
-        self.context = Context(registry, clock)
+        self.context = Context(registry, clock, planner)
+
+    @property
+    def planner(self) -> SlaPlanner:
+        return self.context.planner
+
+    def use_calendar(self, calendar: WorkingCalendar) -> None:
+        """Switch to a calendar with newly loaded notices (deadlines are recomputed by the caller)."""
+        self.context = Context(self.registry, self.clock, SlaPlanner(calendar))
 
     # --- commands ----------------------------------------------------------------------
     def submit(
@@ -215,12 +225,14 @@ class Workflow:
         names = uow.repo.usernames([i for r in records for i in (r.assignee_id, r.submitted_by_id) if i])
         units = uow.repo.units_by_id(list({r.unit_id for r in records}))
         enterprises = uow.repo.enterprise_names([r.enterprise_id for r in records])
+        now = self.clock.now()
         views = []
         for record in records:
             loaded = self.registry.get(uow, record.definition_id)
             views.append(appeal_view(
                 record, loaded.spec, definition_version=loaded.version, names=names, units=units,
                 enterprise_name=enterprises.get(record.enterprise_id, ""), locale=locale,
+                sla=sla_view(record, self.planner, now),
             ))
         return views
 
