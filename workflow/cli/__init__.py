@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from workflow.cli import case_commands, admin_commands
+from workflow.cli import admin_commands, case_commands, time_commands
 from workflow.errors import WorkflowError
 
 log = logging.getLogger("workflow.cli")
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     admin_commands.register(commands)
     case_commands.register(commands)
+    time_commands.register(commands)
     return parser
 
 
@@ -55,6 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); say nothing more and keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:  # never a traceback for users; -vv shows it in the log
+        log.debug("unexpected error", exc_info=True)
+        _fail(f"internal error ({type(exc).__name__}): {_first_line(str(exc))}; rerun with -vv for details")
+        return 1
 
 
 def _fail(message: str) -> None:

@@ -45,6 +45,8 @@ def register(commands: Any) -> None:
     p.add_argument("--unit", metavar="U", help="unit code; its whole subtree is included")
     p.add_argument("--as", dest="as_user", metavar="USER", help="only what this user may see")
     p.add_argument("--open", action="store_true", help="only open appeals")
+    p.add_argument("--overdue", action="store_true", help="only open appeals past a time limit (breached)")
+    p.add_argument("--at-risk", action="store_true", help="only open appeals past their last reminder, not yet breached")
     p.add_argument("--limit", type=int, default=100, metavar="N")
     p.add_argument("--offset", type=int, default=0, metavar="N")
     add_json_flag(p)
@@ -99,6 +101,10 @@ def _print_appeal(appeal: dict[str, Any]) -> None:
     emit_line(f"  enterprise: {appeal['enterprise']['name']} (#{appeal['enterprise']['id']})")
     emit_line(f"  level:      {appeal['level']} / {appeal['unit']['name']} ({appeal['unit']['code']})")
     emit_line(f"  assignee:   {appeal['assignee'] or '-'}    version: {appeal['version']}")
+    sla = appeal["sla"]
+    left = sla["working_time_left"]["text"] if sla["working_time_left"] else "-"
+    provisional = "  (provisional: holiday data estimated)" if sla["provisional"] else ""
+    emit_line(f"  time limit: {sla['status']}, due {sla['due_at'] or '-'}, working time left {left}{provisional}")
     emit_line(f"  submitted:  {appeal['created_at']} by {appeal['submitted_by']} via {appeal['channel']}")
     for key, value in appeal["data"].items():
         emit_line(f"  · {key}: {value}")
@@ -138,15 +144,16 @@ def _show(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     appeals, total = open_workflow(args).list_appeals(
         as_user=args.as_user, state=args.state, type=args.type, unit=args.unit, open_only=args.open,
+        overdue=args.overdue, at_risk=args.at_risk,
         limit=args.limit, offset=args.offset,
     )
     if args.json:
         emit_json({"total": total, "appeals": appeals})
         return 0
     emit_table(
-        ["NUMBER", "TYPE", "STATE", "LEVEL", "UNIT", "ASSIGNEE", "UPDATED"],
-        [[a["number"], a["type"], a["state"], a["level"], a["unit"]["code"], a["assignee"] or "-", a["updated_at"]]
-         for a in appeals],
+        ["NUMBER", "TYPE", "STATE", "LEVEL", "UNIT", "ASSIGNEE", "SLA", "DUE"],
+        [[a["number"], a["type"], a["state"], a["level"], a["unit"]["code"], a["assignee"] or "-", a["sla"]["status"],
+          a["sla"]["due_at"] or "-"] for a in appeals],
     )
     emit_line(f"{len(appeals)} of {total} appeal(s)")
     return 0

@@ -90,9 +90,7 @@ class SlaPlanner:
         start = Clocks(clock=ClockMode.STOPPED, state_entered_at=now)
         return self._enter(definition, start, definition.initial, now, restart_state=True, first=True)
 
-    def entered(
-        self, definition: AppealDefinition, previous: Clocks, state: str, now: datetime
-    ) -> ClockChange:
+    def entered(self, definition: AppealDefinition, previous: Clocks, state: str, now: datetime) -> ClockChange:
         """The appeal moved to `state`, or to another chain level in it: the state clock restarts."""
         return self._enter(definition, previous, state, now, restart_state=True, first=False)
 
@@ -106,17 +104,14 @@ class SlaPlanner:
         restart_state: bool,
         first: bool,
     ) -> ClockChange:
-        spec = definition.states[state]
-        mode = spec.clock
+        mode = definition.states[state].clock
         was_running = previous.clock is ClockMode.RUNNING
         timers: list[TimerPlan] = []
-        thresholds = (*definition.reminders, BREACH)
 
         # Overall clock: fold the running segment into `used` only when the clock changes mode,
         # so running-to-running moves keep their timers untouched.
         used, running_since = previous.overall_used, previous.overall_running_since
         overall_due, overall_at_risk = previous.overall_due_at, previous.overall_at_risk_at
-        at_risk_pct = max(definition.reminders, default=BREACH)
         cancel_overall = False
         if was_running and mode is not ClockMode.RUNNING:
             used = previous.used_at(self.calendar, now)
@@ -124,33 +119,86 @@ class SlaPlanner:
             cancel_overall = True
         elif mode is ClockMode.RUNNING and (first or not was_running):
             running_since = now
-            if definition.time_limit is not None:
-                total = self.working(definition.time_limit)
-                left = max(total - used, timedelta(0))
-                overall_due = self.calendar.add(now, left)
-                overall_at_risk = None
-                for pct in thresholds:
-                    mark = total * pct / 100
-                    if mark > used or pct == BREACH:
-                        due = self.calendar.add(now, max(mark - used, timedelta(0)))
-                        timers.append(TimerPlan(TimerClock.OVERALL, pct, due))
-                        if pct == at_risk_pct:
-                            overall_at_risk = due
+            overall_due, overall_at_risk, overall_timers = self._overall(definition, used, now)
+            timers.extend(overall_timers)
 
-        # State clock: restarted on every move.
-        state_due, state_at_risk = None, None
-        if mode is ClockMode.RUNNING and spec.limit is not None:
-            limit = self.working(spec.limit)
-            for pct in thresholds:
-                due = self.calendar.add(now, limit * pct / 100)
-                timers.append(TimerPlan(TimerClock.STATE, pct, due))
-                state_due = due if pct == BREACH else state_due
-                state_at_risk = due if pct == at_risk_pct else state_at_risk
+        state_due, state_at_risk, state_timers = self._state(definition, state, now)
+        timers.extend(state_timers)
+        clocks = self._clocks(
+            mode, now, state_due, state_at_risk, used, running_since, overall_due, overall_at_risk, now
+        )
+        decided = mode is ClockMode.STOPPED and (was_running or previous.clock is ClockMode.PAUSED)
+        return ClockChange(
+            clocks, tuple(timers), cancel_state_timers=not first, cancel_overall_timers=cancel_overall, decided=decided
+        )
 
+    def recomputed(self, definition: AppealDefinition, previous: Clocks, state: str, now: datetime) -> ClockChange:
+        """The same clocks worked out again on a changed calendar, from when each started."""
+        if previous.clock is not ClockMode.RUNNING:
+            return ClockChange(previous, (), False, False, False)
+        state_due, state_at_risk, timers = self._state(definition, state, previous.state_entered_at)
+        running_since = previous.overall_running_since
+        overall_due = overall_at_risk = None
+        if running_since is not None:
+            overall_due, overall_at_risk, overall_timers = self._overall(
+                definition, previous.overall_used, running_since
+            )
+            timers = [*timers, *overall_timers]
+        clocks = self._clocks(
+            previous.clock,
+            previous.state_entered_at,
+            state_due,
+            state_at_risk,
+            previous.overall_used,
+            running_since,
+            overall_due,
+            overall_at_risk,
+            now,
+        )
+        return ClockChange(clocks, tuple(timers), True, True, False)
+
+    def _state(
+        self, definition: AppealDefinition, state: str, anchor: datetime
+    ) -> tuple[datetime | None, datetime | None, list[TimerPlan]]:
+        spec = definition.states[state]
+        if spec.clock is not ClockMode.RUNNING or spec.limit is None:
+            return None, None, []
+        limit = self.working(spec.limit)
+        timers = [
+            TimerPlan(TimerClock.STATE, pct, self.calendar.add(anchor, limit * pct / 100))
+            for pct in (*definition.reminders, BREACH)
+        ]
+        return timers[-1].due_at, _at(timers, _at_risk_pct(definition)), timers
+
+    def _overall(
+        self, definition: AppealDefinition, used: timedelta, anchor: datetime
+    ) -> tuple[datetime | None, datetime | None, list[TimerPlan]]:
+        if definition.time_limit is None:
+            return None, None, []
+        total = self.working(definition.time_limit)
+        timers = [
+            TimerPlan(TimerClock.OVERALL, pct, self.calendar.add(anchor, max(total * pct / 100 - used, timedelta(0))))
+            for pct in (*definition.reminders, BREACH)
+            if total * pct / 100 > used or pct == BREACH  # thresholds passed before a pause stay passed
+        ]
+        return timers[-1].due_at, _at(timers, _at_risk_pct(definition)), timers
+
+    def _clocks(
+        self,
+        mode: ClockMode,
+        entered: datetime,
+        state_due: datetime | None,
+        state_at_risk: datetime | None,
+        used: timedelta,
+        running_since: datetime | None,
+        overall_due: datetime | None,
+        overall_at_risk: datetime | None,
+        now: datetime,
+    ) -> Clocks:
         dues = [d for d in (state_due, overall_due) if d is not None]
-        clocks = Clocks(
+        return Clocks(
             clock=mode,
-            state_entered_at=now,
+            state_entered_at=entered,
             state_due_at=state_due,
             overall_used=used,
             overall_running_since=running_since,
@@ -159,19 +207,18 @@ class SlaPlanner:
             overall_at_risk_at=overall_at_risk,
             provisional=self.calendar.is_provisional(now, max(dues)) if dues else False,
         )
-        decided = mode is ClockMode.STOPPED and (was_running or previous.clock is ClockMode.PAUSED)
-        return ClockChange(
-            clocks=clocks,
-            timers=tuple(timers),
-            cancel_state_timers=not first,
-            cancel_overall_timers=cancel_overall,
-            decided=decided,
-        )
 
 
-def status_at(
-    clocks: Clocks, breached_at: datetime | None, now: datetime, is_open: bool = True
-) -> SlaStatus:
+def _at_risk_pct(definition: AppealDefinition) -> int:
+    """An appeal is at risk once its last reminder before the breach has fallen due."""
+    return max(definition.reminders, default=BREACH)
+
+
+def _at(timers: list[TimerPlan], threshold: int) -> datetime | None:
+    return next((t.due_at for t in timers if t.threshold == threshold), None)
+
+
+def status_at(clocks: Clocks, breached_at: datetime | None, now: datetime, is_open: bool = True) -> SlaStatus:
     if not is_open or clocks.clock is ClockMode.STOPPED:
         return SlaStatus.STOPPED
     if clocks.clock is ClockMode.PAUSED:

@@ -320,6 +320,15 @@ class Repository:
         row = self.connection.execute(query).first()
         return _appeal(row) if row is not None else None
 
+    def running_appeal_ids(self, after: int, limit: int) -> list[int]:
+        query = (
+            select(appeals.c.id)
+            .where(IS_OPEN, appeals.c.clock == "running", appeals.c.id > after)
+            .order_by(appeals.c.id)
+            .limit(limit)
+        )
+        return list(self.connection.execute(query).scalars())
+
     # --- timers ------------------------------------------------------------------------
     def claim_timers(self, node: str, now: datetime, lease_until: datetime, batch: int) -> list[Row[Any]]:
         """Take up to `batch` due timers, oldest first: pending ones and those whose claim has expired.
@@ -411,8 +420,9 @@ class Repository:
         limit: int = 100,
         offset: int = 0,
         since: datetime | None = None,
+        extra: Sequence[Any] = (),
     ) -> tuple[list[AppealRecord], int]:
-        conditions = []
+        conditions = list(extra)
         if state is not None:
             conditions.append(appeals.c.state == state)
         if type is not None:

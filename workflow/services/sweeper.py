@@ -21,6 +21,7 @@ from workflow.domain.org import LEAD_ROLE_OF_LEVEL, ROLES_OF_LEVEL, Level
 from workflow.domain.sla import BREACH
 from workflow.domain.spec import pick_title
 from workflow.persistence.unit_of_work import UnitOfWork
+from workflow.services.calendars import refresh_calendar
 from workflow.services.clocks import unchanged_columns
 from workflow.services.commands import _write, move_level
 from workflow.services.workflow import Workflow
@@ -60,10 +61,12 @@ class Sweeper:
         self.node = node or node_name()
         self.lease = lease
         self.batch = batch
+        self._calendar_stamp: tuple[int, str] | None = None
 
     def sweep(self, max_batches: int | None = None) -> SweepReport:
         """Fire everything due now; returns what happened."""
         report = SweepReport()
+        self._calendar_stamp = refresh_calendar(self.wf, self._calendar_stamp)
         batches = 0
         while max_batches is None or batches < max_batches:
             claimed = self.claim()

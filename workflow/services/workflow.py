@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -18,6 +19,8 @@ from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services import commands
 from workflow.services.commands import Context, Outcome, load_actor, load_reachable
 from workflow.services.registry import DefinitionRegistry
+from workflow.persistence.repository import IS_OPEN
+from workflow.services.sla_report import at_risk_by, breached_by, sla_rates, sla_summary
 from workflow.services.views import appeal_view, definition_view, event_view, sla_view, transition_view
 
 T = TypeVar("T")
@@ -141,10 +144,16 @@ class Workflow:
         type: str | None = None,
         unit: str | None = None,
         open_only: bool = False,
+        overdue: bool = False,
+        at_risk: bool = False,
         limit: int = 100,
         offset: int = 0,
         locale: str = "zh-CN",
     ) -> tuple[list[dict[str, Any]], int]:
+        """A page of appeals, newest first; overdue / at_risk filter open appeals by their clocks now."""
+        now = self.clock.now()
+        extra = [IS_OPEN, breached_by(now)] if overdue else []
+        extra += [IS_OPEN, at_risk_by(now)] if at_risk else []
         with self._read() as uow:
             scope = load_actor(uow, as_user) if as_user else None
             unit_path = None
@@ -155,9 +164,18 @@ class Workflow:
                 unit_path = row.path
             records, total = uow.repo.list_appeals(
                 state=state, type=type, unit_path=unit_path, scope=scope, open_only=open_only, limit=limit,
-                offset=offset,
+                offset=offset, extra=extra,
             )
             return self._views(uow, records, locale), total
+
+    def sla_report(
+        self, *, unit: str | None = None, as_of: datetime | None = None, since: datetime | None = None
+    ) -> dict[str, Any]:
+        """Open / at risk / breached / paused per level and unit as of a moment, plus response rates."""
+        with self._read() as uow:
+            summary = sla_summary(uow, as_of or self.clock.now(), unit)
+            summary["rates"] = sla_rates(uow, unit, since)
+            return summary
 
     def definitions(self, locale: str = "zh-CN") -> list[dict[str, Any]]:
         with self._read() as uow:
