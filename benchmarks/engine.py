@@ -34,8 +34,13 @@ from workflow.services.demo_data import load_demo
 
 PG_URL = os.environ.get("APPEALS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 EVENT = {
-    "event_name": "开业活动", "event_kind": "opening", "venue": "北广场", "start_date": "2026-12-01",
-    "end_date": "2026-12-20", "expected_attendance": 500, "contact_phone": "0731-8888 6666",
+    "event_name": "开业活动",
+    "event_kind": "opening",
+    "venue": "北广场",
+    "start_date": "2026-12-01",
+    "end_date": "2026-12-20",
+    "expected_attendance": 500,
+    "contact_phone": "0731-8888 6666",
 }
 # (trigger, actor for building B01, data)
 PATH = [
@@ -76,7 +81,9 @@ def run_engine(url: str, appeals: int) -> dict[str, float]:
         uow.commit()
     started = time.perf_counter()
     numbers = [
-        wf.submit("outdoor_event_permit", enterprise_id=1 + i % 30, as_user=f"contact-{1 + i % 30:04d}", data=EVENT)["number"]
+        wf.submit("outdoor_event_permit", enterprise_id=1 + i % 30, as_user=f"contact-{1 + i % 30:04d}", data=EVENT)[
+            "number"
+        ]
         for i in range(appeals)
     ]
     submit_seconds = time.perf_counter() - started
@@ -140,8 +147,13 @@ def measure(backend: str, appeals: int) -> dict[str, float | str]:
             floor = sqlite_floor(workdir, 20_000) if backend == "sqlite" else postgres_floor(url, 5_000)
         finally:
             drop_database(url)
-    return {"backend": backend, "appeals": appeals, **ours, "floor_tx_per_s": floor,
-            "ratio_of_floor": ours["steps_per_s"] / floor}
+    return {
+        "backend": backend,
+        "appeals": appeals,
+        **ours,
+        "floor_tx_per_s": floor,
+        "ratio_of_floor": ours["steps_per_s"] / floor,
+    }
 
 
 def peak_rss(backend: str, appeals: int) -> float:
@@ -169,13 +181,17 @@ def main() -> None:
     for backend in backends:
         result = measure(backend, args.appeals)
         results.append(result)
-        print(f"{backend:<10} {result['steps_per_s']:>8.0f} steps/s  floor {result['floor_tx_per_s']:>8.0f} tx/s  "
-              f"ratio {result['ratio_of_floor']:.0%}  ({result['submits_per_s']:.0f} submits/s)")
+        print(
+            f"{backend:<10} {result['steps_per_s']:>8.0f} steps/s  floor {result['floor_tx_per_s']:>8.0f} tx/s  "
+            f"ratio {result['ratio_of_floor']:.0%}  ({result['submits_per_s']:.0f} submits/s)"
+        )
         if args.rss:
             small, large = peak_rss(backend, 2000), peak_rss(backend, 20000)
             result.update(rss_2000_mib=small, rss_20000_mib=large, rss_growth_mib=large - small)
-            print(f"{backend:<10} peak RSS {small:.1f} MiB at 2,000 appeals, {large:.1f} MiB at 20,000 "
-                  f"(growth {large - small:.1f} MiB)")
+            print(
+                f"{backend:<10} peak RSS {small:.1f} MiB at 2,000 appeals, {large:.1f} MiB at 20,000 "
+                f"(growth {large - small:.1f} MiB)"
+            )
     print(json.dumps(results, indent=2))
 
 

@@ -10,10 +10,10 @@ from sqlalchemy import Engine
 
 from workflow.clock import Clock, SystemClock
 from workflow.definitions import shipped_definition_files
+from workflow.domain.sla import SlaPlanner
 from workflow.errors import WorkflowError
 from workflow.persistence import migrate
 from workflow.persistence.database import DEFAULT_URL, create_database_engine
-from workflow.domain.sla import SlaPlanner
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.calendars import build_calendar
 from workflow.services.registry import DefinitionRegistry

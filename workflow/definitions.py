@@ -30,8 +30,18 @@ from workflow.domain.spec import (
 from workflow.errors import DefinitionError, Problem
 
 TOP_KEYS = {
-    "name", "version", "title", "prefix", "level", "fields", "materials", "states", "transitions",
-    "time_limit", "reminders", "description",
+    "name",
+    "version",
+    "title",
+    "prefix",
+    "level",
+    "fields",
+    "materials",
+    "states",
+    "transitions",
+    "time_limit",
+    "reminders",
+    "description",
 }
 REQUIRED_TOP_KEYS = ("name", "version", "title", "prefix", "states", "transitions")
 FIELD_KEYS = {"name", "type", "title", "required", "choices", "min_length", "max_length", "min", "max", "help"}
@@ -63,12 +73,22 @@ def load_definitions(paths: Iterable[str | Path]) -> list[AppealDefinition]:
     prefixes: dict[str, str] = {}
     for definition in definitions:
         if definition.name in names:
-            problems.append(Problem(definition.path, 1, f"appeal type {definition.name!r} is also defined in {names[definition.name]}"))
+            problems.append(
+                Problem(
+                    definition.path, 1, f"appeal type {definition.name!r} is also defined in {names[definition.name]}"
+                )
+            )
         elif definition.prefix in prefixes:
-            problems.append(Problem(definition.path, 1, (
-                f"prefix {definition.prefix!r} is already used by {prefixes[definition.prefix]}; "
-                "appeal numbers would not tell the two types apart"
-            )))
+            problems.append(
+                Problem(
+                    definition.path,
+                    1,
+                    (
+                        f"prefix {definition.prefix!r} is already used by {prefixes[definition.prefix]}; "
+                        "appeal numbers would not tell the two types apart"
+                    ),
+                )
+            )
         names[definition.name] = definition.path
         prefixes.setdefault(definition.prefix, definition.path)
     if problems:
@@ -218,9 +238,7 @@ class _Reader:
             return None
 
 
-def _parse(
-    source: str, path: str, expected_name: str | None = None
-) -> tuple[AppealDefinition | None, list[Problem]]:
+def _parse(source: str, path: str, expected_name: str | None = None) -> tuple[AppealDefinition | None, list[Problem]]:
     reader = _Reader(path)
     try:
         root = yaml.compose(source, Loader=yaml.SafeLoader)
@@ -252,7 +270,9 @@ def _parse(
     title = reader.titles(n, "title") if (n := get("title")) is not None else {}
     prefix = reader.text(n, "prefix") if (n := get("prefix")) is not None else None
     if prefix is not None and not _PREFIX.match(prefix) and (n := get("prefix")) is not None:
-        reader.problem(n, f"prefix {prefix!r} must be 2 to 4 capital letters, e.g. OE (numbers look like OE-2026-000123)")
+        reader.problem(
+            n, f"prefix {prefix!r} must be 2 to 4 capital letters, e.g. OE (numbers look like OE-2026-000123)"
+        )
     start_level = Level.BUILDING
     if (n := get("level")) is not None:
         value = reader.text(n, "level")
@@ -270,9 +290,20 @@ def _parse(
     if reader.problems or name is None or version is None or prefix is None or initial is None:
         return None, reader.problems
     definition = AppealDefinition(
-        name=name, version=version, title=title, prefix=prefix, start_level=start_level, initial=initial,
-        fields=tuple(fields), states={s.name: s for s, _ in states.values()}, transitions=tuple(t for t, _ in transitions),
-        materials=tuple(materials), time_limit=time_limit, reminders=reminders, source=source, path=path,
+        name=name,
+        version=version,
+        title=title,
+        prefix=prefix,
+        start_level=start_level,
+        initial=initial,
+        fields=tuple(fields),
+        states={s.name: s for s, _ in states.values()},
+        transitions=tuple(t for t, _ in transitions),
+        materials=tuple(materials),
+        time_limit=time_limit,
+        reminders=reminders,
+        source=source,
+        path=path,
     )
     return definition, []
 
@@ -309,7 +340,9 @@ def _fields(reader: _Reader, node: yaml.Node | None, what: str, taken: set[str])
         if "choices" in values:
             choices = tuple(v for v, _ in reader.names(values["choices"], f"{label} choice"))
             if kind is not None and kind not in (FieldType.CHOICE, FieldType.MULTICHOICE):
-                reader.problem(values["choices"], f"{label}: choices are only for choice and multichoice fields, not {kind}")
+                reader.problem(
+                    values["choices"], f"{label}: choices are only for choice and multichoice fields, not {kind}"
+                )
             if len(set(choices)) != len(choices):
                 reader.problem(values["choices"], f"{label}: a choice is listed twice")
         if not choices and kind in (FieldType.CHOICE, FieldType.MULTICHOICE):
@@ -331,10 +364,19 @@ def _fields(reader: _Reader, node: yaml.Node | None, what: str, taken: set[str])
             reader.problem(item, f"{label}: min {a:g} is more than max {b:g}")
         required = reader.boolean(values["required"], f"{label} required") if "required" in values else False
         if name is not None and kind is not None:
-            specs.append(FieldSpec(
-                name=name, type=kind, title=title, required=required, choices=choices,
-                min_length=lo, max_length=hi, minimum=bounds.get("min"), maximum=bounds.get("max"),
-            ))
+            specs.append(
+                FieldSpec(
+                    name=name,
+                    type=kind,
+                    title=title,
+                    required=required,
+                    choices=choices,
+                    min_length=lo,
+                    max_length=hi,
+                    minimum=bounds.get("min"),
+                    maximum=bounds.get("max"),
+                )
+            )
     return specs
 
 
@@ -391,14 +433,19 @@ def _states(reader: _Reader, node: yaml.Node | None) -> tuple[dict[str, tuple[St
         if "role" in values:
             role = reader.text(values["role"], f"state {name!r} role")
             if role is not None and role not in DEFINITION_ROLES:
-                reader.problem(values["role"], f"state {name!r}: unknown role {role!r}; allowed: {', '.join(sorted(DEFINITION_ROLES))}")
+                reader.problem(
+                    values["role"],
+                    f"state {name!r}: unknown role {role!r}; allowed: {', '.join(sorted(DEFINITION_ROLES))}",
+                )
         elif not terminal:
             reader.problem(key_node, f"state {name!r}: a non-terminal state needs a 'role' (who acts there)")
         clock = ClockMode.STOPPED if terminal else ClockMode.RUNNING
         if "clock" in values:
             raw = reader.text(values["clock"], f"state {name!r} clock")
             if raw is not None and raw not in set(ClockMode):
-                reader.problem(values["clock"], f"state {name!r}: unknown clock {raw!r}; allowed: {', '.join(ClockMode)}")
+                reader.problem(
+                    values["clock"], f"state {name!r}: unknown clock {raw!r}; allowed: {', '.join(ClockMode)}"
+                )
             elif raw is not None:
                 clock = ClockMode(raw)
                 if terminal and clock is not ClockMode.STOPPED:
@@ -408,10 +455,17 @@ def _states(reader: _Reader, node: yaml.Node | None) -> tuple[dict[str, tuple[St
             reader.problem(values["limit"], f"state {name!r}: a time limit needs a running clock, not {clock}")
         department = reader.text(values["department"], f"state {name!r} department") if "department" in values else None
         if department is not None and role != "bureau_officer":
-            reader.problem(values["department"], f"state {name!r}: a department applies only where role is bureau_officer")
+            reader.problem(
+                values["department"], f"state {name!r}: a department applies only where role is bureau_officer"
+            )
         if "initial" in values and reader.boolean(values["initial"], f"state {name!r} initial"):
             initial.append((name, values["initial"]))
-        states[name] = (StateSpec(name=name, title=title, role=role, clock=clock, terminal=terminal, limit=limit, department=department), key_node)
+        states[name] = (
+            StateSpec(
+                name=name, title=title, role=role, clock=clock, terminal=terminal, limit=limit, department=department
+            ),
+            key_node,
+        )
     if len(initial) > 1:
         for state_name, where in initial[1:]:
             reader.problem(where, f"state {state_name!r}: only one state may be initial; {initial[0][0]!r} already is")
@@ -438,7 +492,10 @@ def _transitions(
         trigger = reader.identifier(values["trigger"], "trigger") if "trigger" in values else None
         label = f"transition {trigger!r}"
         if trigger in RESERVED_TRIGGERS and "trigger" in values:
-            reader.problem(values["trigger"], f"{label}: the engine owns this trigger; reserved: {', '.join(sorted(RESERVED_TRIGGERS))}")
+            reader.problem(
+                values["trigger"],
+                f"{label}: the engine owns this trigger; reserved: {', '.join(sorted(RESERVED_TRIGGERS))}",
+            )
         sources = []
         for source, where in reader.names(values["from"], f"{label} source") if "from" in values else []:
             if source not in states:
@@ -449,7 +506,9 @@ def _transitions(
                 sources.append(source)
             slot = (source, trigger or "")
             if trigger is not None and slot in seen:
-                reader.problem(where, f"{label}: state {source!r} already has a transition {trigger!r} (line {seen[slot]})")
+                reader.problem(
+                    where, f"{label}: state {source!r} already has a transition {trigger!r} (line {seen[slot]})"
+                )
             seen[slot] = where.start_mark.line + 1
         dest = reader.text(values["to"], f"{label} destination") if "to" in values else None
         if dest is not None and dest not in states and "to" in values:
@@ -467,7 +526,9 @@ def _transitions(
         fields = _fields(reader, values.get("fields"), f"{label} field", set()) if "fields" in values else []
         for field_spec in fields:
             if field_spec.name in form_fields:
-                reader.problem(values["fields"], f"{label}: field {field_spec.name!r} clashes with the form field of that name")
+                reader.problem(
+                    values["fields"], f"{label}: field {field_spec.name!r} clashes with the form field of that name"
+                )
         comment = CommentRule.OPTIONAL
         if "comment" in values:
             raw = reader.text(values["comment"], f"{label} comment")
@@ -480,8 +541,14 @@ def _transitions(
             reader.problem(item, f"{label}: missing 'title' (zh-CN and en)")
         if trigger is not None and dest is not None and sources:
             spec = TransitionSpec(
-                trigger=trigger, sources=tuple(sources), dest=dest, roles=frozenset(roles), title=title,
-                guards=tuple(guards), fields=tuple(fields), comment=comment,
+                trigger=trigger,
+                sources=tuple(sources),
+                dest=dest,
+                roles=frozenset(roles),
+                title=title,
+                guards=tuple(guards),
+                fields=tuple(fields),
+                comment=comment,
             )
             transitions.append((spec, item))
     return transitions

@@ -54,7 +54,9 @@ class DefinitionError(WorkflowError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
         count = len(self.problems)
-        super().__init__(f"{count} problem{'s' if count != 1 else ''} in definitions:\n" + "\n".join(map(str, problems)))
+        super().__init__(
+            f"{count} problem{'s' if count != 1 else ''} in definitions:\n" + "\n".join(map(str, problems))
+        )
 
     def details(self) -> object:
         return [{"file": p.file, "line": p.line, "message": p.message} for p in self.problems]

@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Enterprise-appeal workflow engine: submit, advance and supervise appeals.",
     )
     parser.add_argument(
-        "--db", metavar="URL",
+        "--db",
+        metavar="URL",
         help="database URL (default: $APPEALS_DATABASE_URL or sqlite:///appeals.db in the working directory)",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)")

@@ -23,25 +23,38 @@ DEMO_URL = "sqlite:///appeals-demo.db"
 
 
 def register(commands: Any) -> None:
-    p = commands.add_parser("init", help="create or upgrade the database schema",
-                            description="Create or upgrade the schema (Alembic migrations); --demo also loads a demo district.")
+    p = commands.add_parser(
+        "init",
+        help="create or upgrade the database schema",
+        description="Create or upgrade the schema (Alembic migrations); --demo also loads a demo district.",
+    )
     p.add_argument("--demo", action="store_true", help="also load the demo district (300 enterprises, every role)")
     p.set_defaults(handler=_init)
 
-    p = commands.add_parser("demo", help="walk demo appeals through their paths",
-                            description="Create a fresh demo database and walk appeals of every type through their "
-                                        f"paths, printing each step. Uses --db if given, else {DEMO_URL} (recreated).")
+    p = commands.add_parser(
+        "demo",
+        help="walk demo appeals through their paths",
+        description="Create a fresh demo database and walk appeals of every type through their "
+        f"paths, printing each step. Uses --db if given, else {DEMO_URL} (recreated).",
+    )
     p.add_argument("--per-type", type=int, default=2, metavar="N", help="appeals walked per type (default 2)")
     p.set_defaults(handler=_demo)
 
-    definitions = commands.add_parser("definitions", help="check and show appeal definitions",
-                                      description="Appeal type definitions (YAML).")
+    definitions = commands.add_parser(
+        "definitions", help="check and show appeal definitions", description="Appeal type definitions (YAML)."
+    )
     sub = definitions.add_subparsers(dest="definitions_command", metavar="ACTION", required=True)
-    p = sub.add_parser("validate", help="check definition files", description="Check YAML definitions; prints file:line: message per problem.")
+    p = sub.add_parser(
+        "validate",
+        help="check definition files",
+        description="Check YAML definitions; prints file:line: message per problem.",
+    )
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the shipped definitions)")
     add_json_flag(p)
     p.set_defaults(handler=_validate)
-    p = sub.add_parser("show", help="show one definition", description="Show an appeal type: fields, states, transitions.")
+    p = sub.add_parser(
+        "show", help="show one definition", description="Show an appeal type: fields, states, transitions."
+    )
     p.add_argument("name", metavar="NAME")
     p.add_argument("--locale", default="zh-CN", choices=["zh-CN", "en"])
     p.add_argument("--file", metavar="PATH", help="read this file instead of the registered definition")
@@ -53,7 +66,11 @@ def register(commands: Any) -> None:
 
     org = commands.add_parser("org", help="the organisation", description="The four-level chain and its enterprises.")
     sub = org.add_subparsers(dest="org_command", metavar="ACTION", required=True)
-    p = sub.add_parser("show", help="the chain as a tree", description="District -> sub-districts -> communities -> buildings -> enterprises.")
+    p = sub.add_parser(
+        "show",
+        help="the chain as a tree",
+        description="District -> sub-districts -> communities -> buildings -> enterprises.",
+    )
     p.add_argument("--no-enterprises", action="store_true", help="hide enterprises")
     add_json_flag(p)
     p.set_defaults(handler=_org_show)
@@ -74,7 +91,9 @@ def _init(args: argparse.Namespace) -> int:
         with UnitOfWork(wf.engine) as uow:
             summary = load_demo(uow, wf.clock)
             uow.commit()
-        emit_line(f"demo district loaded: {summary.units} units, {summary.enterprises} enterprises, {summary.users} users")
+        emit_line(
+            f"demo district loaded: {summary.units} units, {summary.enterprises} enterprises, {summary.users} users"
+        )
     return 0
 
 
@@ -88,7 +107,9 @@ def _demo(args: argparse.Namespace) -> int:
     with UnitOfWork(wf.engine) as uow:
         summary = load_demo(uow, wf.clock)
         uow.commit()
-    emit_line(f"demo district in {url}: {summary.units} units, {summary.enterprises} enterprises, {summary.users} users")
+    emit_line(
+        f"demo district in {url}: {summary.units} units, {summary.enterprises} enterprises, {summary.users} users"
+    )
     numbers = Walkthrough(wf, emit_line).run(per_type=args.per_type)
     emit_line(f"\n{len(numbers)} appeals walked. Look closer with: appeals --db {url} case history {numbers[0]}")
     return 0
@@ -121,11 +142,18 @@ def _validate(args: argparse.Namespace) -> int:
                 emit_line(str(problem))
         return 1
     if args.json:
-        emit_json({"valid": True, "definitions": [{"name": d.name, "version": d.version, "file": d.path} for d in definitions]})
+        emit_json(
+            {
+                "valid": True,
+                "definitions": [{"name": d.name, "version": d.version, "file": d.path} for d in definitions],
+            }
+        )
     else:
         for definition in definitions:
-            emit_line(f"ok  {definition.path}  ({definition.name} v{definition.version}, "
-                      f"{len(definition.states)} states, {len(definition.transitions)} transitions)")
+            emit_line(
+                f"ok  {definition.path}  ({definition.name} v{definition.version}, "
+                f"{len(definition.states)} states, {len(definition.transitions)} transitions)"
+            )
     return 0
 
 
@@ -138,19 +166,41 @@ def _show_definition(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(view)
         return 0
-    emit_line(f"{view['name']} v{view['version']}: {view['title'].get(args.locale) or view['title']['zh-CN']}"
-              f"  (prefix {view['prefix']}, starts at {view['start_level']}, time limit {view['time_limit'] or '-'})")
+    emit_line(
+        f"{view['name']} v{view['version']}: {view['title'].get(args.locale) or view['title']['zh-CN']}"
+        f"  (prefix {view['prefix']}, starts at {view['start_level']}, time limit {view['time_limit'] or '-'})"
+    )
     emit_line("\nfields:")
-    emit_table(["NAME", "TYPE", "REQUIRED", "CHOICES", "TITLE"],
-               [[f["name"], f["type"], "yes" if f["required"] else "", ",".join(f["choices"]), f["title"]] for f in view["fields"]])
+    emit_table(
+        ["NAME", "TYPE", "REQUIRED", "CHOICES", "TITLE"],
+        [
+            [f["name"], f["type"], "yes" if f["required"] else "", ",".join(f["choices"]), f["title"]]
+            for f in view["fields"]
+        ],
+    )
     emit_line("\nstates:")
-    emit_table(["NAME", "ROLE", "CLOCK", "LIMIT", "TERMINAL", "TITLE"],
-               [[s["name"], s["role"] or "", s["clock"], s["limit"] or "", "yes" if s["terminal"] else "", s["title"]]
-                for s in view["states"]])
+    emit_table(
+        ["NAME", "ROLE", "CLOCK", "LIMIT", "TERMINAL", "TITLE"],
+        [
+            [s["name"], s["role"] or "", s["clock"], s["limit"] or "", "yes" if s["terminal"] else "", s["title"]]
+            for s in view["states"]
+        ],
+    )
     emit_line("\ntransitions:")
-    emit_table(["TRIGGER", "FROM", "TO", "ROLES", "GUARDS", "FIELDS"],
-               [[t["trigger"], ",".join(t["sources"]), t["dest"], ",".join(t["roles"]), ",".join(t["guards"]),
-                 ",".join(t["required_fields"])] for t in view["transitions"]])
+    emit_table(
+        ["TRIGGER", "FROM", "TO", "ROLES", "GUARDS", "FIELDS"],
+        [
+            [
+                t["trigger"],
+                ",".join(t["sources"]),
+                t["dest"],
+                ",".join(t["roles"]),
+                ",".join(t["guards"]),
+                ",".join(t["required_fields"]),
+            ]
+            for t in view["transitions"]
+        ],
+    )
     return 0
 
 
@@ -170,12 +220,17 @@ def _definition_from_files_or_db(args: argparse.Namespace) -> dict[str, Any]:
 
 def _list_definitions(args: argparse.Namespace) -> int:
     definitions = load_definitions(definition_paths())
-    views = [{"name": d.name, "version": d.version, "title": dict(d.title), "prefix": d.prefix, "file": d.path}
-             for d in definitions]
+    views: list[dict[str, Any]] = [
+        {"name": d.name, "version": d.version, "title": dict(d.title), "prefix": d.prefix, "file": d.path}
+        for d in definitions
+    ]
     if args.json:
         emit_json(views)
     else:
-        emit_table(["NAME", "VERSION", "PREFIX", "TITLE"], [[v["name"], v["version"], v["prefix"], v["title"]["zh-CN"]] for v in views])
+        emit_table(
+            ["NAME", "VERSION", "PREFIX", "TITLE"],
+            [[v["name"], v["version"], v["prefix"], v["title"]["zh-CN"]] for v in views],
+        )
     return 0
 
 
@@ -204,6 +259,8 @@ def _user_list(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(users)
         return 0
-    emit_table(["USERNAME", "ROLE", "UNIT", "NAME", "ENTERPRISE"],
-               [[u["username"], u["role"], u["unit"], u["display_name"], u["enterprise_id"] or ""] for u in users])
+    emit_table(
+        ["USERNAME", "ROLE", "UNIT", "NAME", "ENTERPRISE"],
+        [[u["username"], u["role"], u["unit"], u["display_name"], u["enterprise_id"] or ""] for u in users],
+    )
     return 0

@@ -14,7 +14,9 @@ def register(commands: Any) -> None:
     sub = case.add_subparsers(dest="case_command", metavar="ACTION", required=True)
 
     p = sub.add_parser("submit", help="submit a new appeal", description="Submit an appeal of TYPE for an enterprise.")
-    p.add_argument("type", metavar="TYPE", help="appeal type, e.g. outdoor_event_permit (see `appeals definitions list`)")
+    p.add_argument(
+        "type", metavar="TYPE", help="appeal type, e.g. outdoor_event_permit (see `appeals definitions list`)"
+    )
     p.add_argument("--enterprise", type=int, required=True, metavar="ID", help="enterprise id")
     p.add_argument("--as", dest="as_user", required=True, metavar="USER", help="username of the submitter")
     p.add_argument("--data", required=True, metavar="JSON|@FILE", help="the form fields as a JSON object")
@@ -46,13 +48,17 @@ def register(commands: Any) -> None:
     p.add_argument("--as", dest="as_user", metavar="USER", help="only what this user may see")
     p.add_argument("--open", action="store_true", help="only open appeals")
     p.add_argument("--overdue", action="store_true", help="only open appeals past a time limit (breached)")
-    p.add_argument("--at-risk", action="store_true", help="only open appeals past their last reminder, not yet breached")
+    p.add_argument(
+        "--at-risk", action="store_true", help="only open appeals past their last reminder, not yet breached"
+    )
     p.add_argument("--limit", type=int, default=100, metavar="N")
     p.add_argument("--offset", type=int, default=0, metavar="N")
     add_json_flag(p)
     p.set_defaults(handler=_list)
 
-    p = sub.add_parser("history", help="the audit trail of an appeal", description="Every event of an appeal, oldest first.")
+    p = sub.add_parser(
+        "history", help="the audit trail of an appeal", description="Every event of an appeal, oldest first."
+    )
     p.add_argument("number", metavar="NUMBER")
     p.add_argument("--as", dest="as_user", metavar="USER")
     add_json_flag(p)
@@ -80,14 +86,18 @@ def register(commands: Any) -> None:
     add_json_flag(p)
     p.set_defaults(handler=_comment)
 
-    p = sub.add_parser("escalate", help="move one level up the chain", description="Escalate: beyond this level's power.")
+    p = sub.add_parser(
+        "escalate", help="move one level up the chain", description="Escalate: beyond this level's power."
+    )
     p.add_argument("number", metavar="NUMBER")
     p.add_argument("--as", dest="as_user", required=True, metavar="USER")
     p.add_argument("--reason", required=True)
     add_json_flag(p)
     p.set_defaults(handler=_escalate)
 
-    p = sub.add_parser("send-down", help="send back one level down", description="Send an appeal one level down with instructions.")
+    p = sub.add_parser(
+        "send-down", help="send back one level down", description="Send an appeal one level down with instructions."
+    )
     p.add_argument("number", metavar="NUMBER")
     p.add_argument("--as", dest="as_user", required=True, metavar="USER")
     p.add_argument("--instructions", required=True)
@@ -112,8 +122,13 @@ def _print_appeal(appeal: dict[str, Any]) -> None:
 
 def _submit(args: argparse.Namespace) -> int:
     wf = open_workflow(args)
-    appeal = wf.submit(args.type, enterprise_id=args.enterprise, as_user=args.as_user,
-                       data=json_argument(args.data, "--data"), channel=args.channel)
+    appeal = wf.submit(
+        args.type,
+        enterprise_id=args.enterprise,
+        as_user=args.as_user,
+        data=json_argument(args.data, "--data"),
+        channel=args.channel,
+    )
     emit_json(appeal) if args.json else _print_appeal(appeal)
     return 0
 
@@ -123,14 +138,22 @@ def _outcome(args: argparse.Namespace, wf: Any, number: str) -> None:
     if args.json:
         emit_json(appeal)
     else:
-        emit_line(f"{number}: now {appeal['state_title']} ({appeal['state']}), version {appeal['version']}, "
-                  f"assignee {appeal['assignee'] or '-'}, level {appeal['level']}")
+        emit_line(
+            f"{number}: now {appeal['state_title']} ({appeal['state']}), version {appeal['version']}, "
+            f"assignee {appeal['assignee'] or '-'}, level {appeal['level']}"
+        )
 
 
 def _fire(args: argparse.Namespace) -> int:
     wf = open_workflow(args)
-    wf.fire(args.number, args.trigger, as_user=args.as_user, comment=args.comment,
-            data=json_argument(args.data, "--data"), expected_version=args.expected_version)
+    wf.fire(
+        args.number,
+        args.trigger,
+        as_user=args.as_user,
+        comment=args.comment,
+        data=json_argument(args.data, "--data"),
+        expected_version=args.expected_version,
+    )
     _outcome(args, wf, args.number)
     return 0
 
@@ -143,17 +166,34 @@ def _show(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     appeals, total = open_workflow(args).list_appeals(
-        as_user=args.as_user, state=args.state, type=args.type, unit=args.unit, open_only=args.open,
-        overdue=args.overdue, at_risk=args.at_risk,
-        limit=args.limit, offset=args.offset,
+        as_user=args.as_user,
+        state=args.state,
+        type=args.type,
+        unit=args.unit,
+        open_only=args.open,
+        overdue=args.overdue,
+        at_risk=args.at_risk,
+        limit=args.limit,
+        offset=args.offset,
     )
     if args.json:
         emit_json({"total": total, "appeals": appeals})
         return 0
     emit_table(
         ["NUMBER", "TYPE", "STATE", "LEVEL", "UNIT", "ASSIGNEE", "SLA", "DUE"],
-        [[a["number"], a["type"], a["state"], a["level"], a["unit"]["code"], a["assignee"] or "-", a["sla"]["status"],
-          a["sla"]["due_at"] or "-"] for a in appeals],
+        [
+            [
+                a["number"],
+                a["type"],
+                a["state"],
+                a["level"],
+                a["unit"]["code"],
+                a["assignee"] or "-",
+                a["sla"]["status"],
+                a["sla"]["due_at"] or "-",
+            ]
+            for a in appeals
+        ],
     )
     emit_line(f"{len(appeals)} of {total} appeal(s)")
     return 0
@@ -167,7 +207,8 @@ def _history(args: argparse.Namespace) -> int:
     for e in events:
         move = f"{e['from'] or '-'} -> {e['to']}" if e["to"] and e["from"] != e["to"] else (e["from"] or "")
         note = f"  “{e['comment']}”" if e["comment"] else ""
-        emit_line(f"{e['at']}  v{e['version']:<3} {e['actor'] or 'system':<20} {e['kind']:<10} {e['trigger'] or '':<20} {move}{note}")
+        who = e["actor"] or "system"
+        emit_line(f"{e['at']}  v{e['version']:<3} {who:<20} {e['kind']:<10} {e['trigger'] or '':<20} {move}{note}")
     return 0
 
 
@@ -181,8 +222,10 @@ def _actions(args: argparse.Namespace) -> int:
     for action in actions:
         needs = ", ".join(f["name"] + ("*" if f["required"] else "") for f in action["fields"])
         comment = " (comment required)" if action["comment_required"] else ""
-        emit_line(f"{action['trigger']:<22} -> {action['dest']:<28} {action['title']}{comment}"
-                  + (f"  fields: {needs}" if needs else ""))
+        emit_line(
+            f"{action['trigger']:<22} -> {action['dest']:<28} {action['title']}{comment}"
+            + (f"  fields: {needs}" if needs else "")
+        )
     return 0
 
 

@@ -32,7 +32,7 @@ def json_argument(text: str | None, what: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{what} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     if not isinstance(value, dict):
-        raise InvalidInput(f"{what} must be a JSON object like {{\"field\": \"value\"}}, got {type(value).__name__}")
+        raise InvalidInput(f'{what} must be a JSON object like {{"field": "value"}}, got {type(value).__name__}')
     return value
 
 

@@ -23,41 +23,66 @@ INTERVAL_VARIABLE = "APPEALS_SWEEP_INTERVAL"
 
 
 def register(commands: Any) -> None:
-    p = commands.add_parser("sweep", help="fire the timers due now, once, and exit",
-                            description="One sweep: fire every due reminder and breach, then exit (for cron).")
+    p = commands.add_parser(
+        "sweep",
+        help="fire the timers due now, once, and exit",
+        description="One sweep: fire every due reminder and breach, then exit (for cron).",
+    )
     p.add_argument("--lease", type=float, default=60, metavar="S", help="seconds a claim holds (default 60)")
     add_json_flag(p)
     p.set_defaults(handler=_sweep)
 
-    p = commands.add_parser("worker", help="sweep every few seconds until stopped",
-                            description="Run the sweeper under APScheduler until SIGINT or SIGTERM.")
-    p.add_argument("--interval", type=float, default=float(os.environ.get(INTERVAL_VARIABLE, "5")), metavar="S",
-                   help=f"seconds between sweeps (default ${INTERVAL_VARIABLE} or 5)")
+    p = commands.add_parser(
+        "worker",
+        help="sweep every few seconds until stopped",
+        description="Run the sweeper under APScheduler until SIGINT or SIGTERM.",
+    )
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=float(os.environ.get(INTERVAL_VARIABLE, "5")),
+        metavar="S",
+        help=f"seconds between sweeps (default ${INTERVAL_VARIABLE} or 5)",
+    )
     p.set_defaults(handler=_worker)
 
-    calendar = commands.add_parser("calendar", help="the working-day calendar",
-                                   description="Holidays, make-up working days and official notices.")
+    calendar = commands.add_parser(
+        "calendar", help="the working-day calendar", description="Holidays, make-up working days and official notices."
+    )
     sub = calendar.add_subparsers(dest="calendar_command", metavar="ACTION", required=True)
-    p = sub.add_parser("load", help="load a year's official notice",
-                       description="Load a notice file (definitions/calendar/cn-<year>.yaml format) into the "
-                                   "database for every node; open deadlines are recomputed.")
+    p = sub.add_parser(
+        "load",
+        help="load a year's official notice",
+        description="Load a notice file (definitions/calendar/cn-<year>.yaml format) into the "
+        "database for every node; open deadlines are recomputed.",
+    )
     p.add_argument("file", metavar="FILE")
     add_json_flag(p)
     p.set_defaults(handler=_calendar_load)
-    p = sub.add_parser("show", help="a year's holidays and make-up working days",
-                       description="List a year's holidays and make-up working days; says official or estimated.")
+    p = sub.add_parser(
+        "show",
+        help="a year's holidays and make-up working days",
+        description="List a year's holidays and make-up working days; says official or estimated.",
+    )
     p.add_argument("year", type=int, metavar="YEAR")
     add_json_flag(p)
     p.set_defaults(handler=_calendar_show)
 
     sla = commands.add_parser("sla", help="time-limit reports", description="Time-limit reports for supervisors.")
     sub = sla.add_subparsers(dest="sla_command", metavar="ACTION", required=True)
-    p = sub.add_parser("report", help="open / at risk / breached / paused per level and unit",
-                       description="Open, at-risk, breached and paused appeals per chain level and unit, with "
-                                   "average working time to first response and to resolution, and the rates.")
+    p = sub.add_parser(
+        "report",
+        help="open / at risk / breached / paused per level and unit",
+        description="Open, at-risk, breached and paused appeals per chain level and unit, with "
+        "average working time to first response and to resolution, and the rates.",
+    )
     p.add_argument("--unit", metavar="U", help="unit code; its subtree only")
-    p.add_argument("--as-of", metavar="TIME", type=_moment,
-                   help="ISO time (Asia/Shanghai if no offset), e.g. 2026-12-01T09:00; default now")
+    p.add_argument(
+        "--as-of",
+        metavar="TIME",
+        type=_moment,
+        help="ISO time (Asia/Shanghai if no offset), e.g. 2026-12-01T09:00; default now",
+    )
     p.add_argument("--since", metavar="DATE", type=_moment, help="rates over appeals submitted since then")
     add_json_flag(p)
     p.set_defaults(handler=_sla_report)
@@ -79,9 +104,11 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(report.as_dict())
     else:
-        emit_line(f"claimed {report.claimed}, fired {report.fired}: {report.reminders} reminders, "
-                  f"{report.escalations} escalations, {report.breaches_at_top} breaches at the district; "
-                  f"{report.skipped} skipped")
+        emit_line(
+            f"claimed {report.claimed}, fired {report.fired}: {report.reminders} reminders, "
+            f"{report.escalations} escalations, {report.breaches_at_top} breaches at the district; "
+            f"{report.skipped} skipped"
+        )
     return 0
 
 
@@ -102,13 +129,19 @@ def _calendar_load(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise InvalidInput(f"no such notice file: {path} (format: definitions/calendar/cn-2026.yaml)")
     override, recomputed = load_notice(open_workflow(args), path)
-    result = {"year": override.year, "holidays": len(override.holidays), "workdays": len(override.workdays),
-              "recomputed_appeals": recomputed}
+    result = {
+        "year": override.year,
+        "holidays": len(override.holidays),
+        "workdays": len(override.workdays),
+        "recomputed_appeals": recomputed,
+    }
     if args.json:
         emit_json(result)
     else:
-        emit_line(f"{override.year}: {len(override.holidays)} holidays, {len(override.workdays)} make-up working "
-                  f"days loaded; deadlines of {recomputed} open appeal(s) recomputed")
+        emit_line(
+            f"{override.year}: {len(override.holidays)} holidays, {len(override.workdays)} make-up working "
+            f"days loaded; deadlines of {recomputed} open appeal(s) recomputed"
+        )
     return 0
 
 
@@ -120,8 +153,13 @@ def _calendar_show(args: argparse.Namespace) -> int:
     def days(items: list[tuple[date, str]]) -> list[dict[str, str]]:
         return [{"date": d.isoformat(), "weekday": d.strftime("%a"), "name": name} for d, name in items]
 
-    view = {"year": info.year, "official": info.official, "source": info.source,
-            "holidays": days(info.holidays), "workdays": days(info.workdays)}
+    view: dict[str, Any] = {
+        "year": info.year,
+        "official": info.official,
+        "source": info.source,
+        "holidays": days(info.holidays),
+        "workdays": days(info.workdays),
+    }
     if args.json:
         emit_json(view)
         return 0
@@ -142,8 +180,18 @@ def _sla_report(args: argparse.Namespace) -> int:
     rows = []
     for level in report["levels"]:
         for entry in level["units"]:
-            rows.append([level["level"], entry["unit"]["code"], entry["unit"]["name"], entry["open"],
-                         entry["on_track"], entry["at_risk"], entry["breached"], entry["paused"]])
+            rows.append(
+                [
+                    level["level"],
+                    entry["unit"]["code"],
+                    entry["unit"]["name"],
+                    entry["open"],
+                    entry["on_track"],
+                    entry["at_risk"],
+                    entry["breached"],
+                    entry["paused"],
+                ]
+            )
     emit_table(["LEVEL", "UNIT", "NAME", "OPEN", "ON TRACK", "AT RISK", "BREACHED", "PAUSED"], rows)
     t = report["totals"]
     emit_line(f"total: {t['open']} open, {t['at_risk']} at risk, {t['breached']} breached, {t['paused']} paused")
@@ -155,8 +203,10 @@ def _sla_report(args: argparse.Namespace) -> int:
     def span(value: dict[str, Any] | None) -> str:
         return value["text"] if value else "-"
 
-    emit_line(f"submitted {r['submitted']}: response rate {pct(r['response_rate'])} (avg "
-              f"{span(r['avg_working_time_to_first_response'])} working), resolution rate "
-              f"{pct(r['resolution_rate'])} (avg {span(r['avg_working_time_to_resolution'])}), within limit "
-              f"{pct(r['resolved_within_limit_rate'])}")
+    emit_line(
+        f"submitted {r['submitted']}: response rate {pct(r['response_rate'])} (avg "
+        f"{span(r['avg_working_time_to_first_response'])} working), resolution rate "
+        f"{pct(r['resolution_rate'])} (avg {span(r['avg_working_time_to_resolution'])}), within limit "
+        f"{pct(r['resolved_within_limit_rate'])}"
+    )
     return 0

@@ -111,9 +111,7 @@ def _date_problems(year: int, holidays_: Mapping[date, str], workdays: Mapping[d
         if d.weekday() < 5:
             problems.append(_not_weekend(d))
         if d in holidays_:
-            problems.append(
-                f"{d} is both a holiday ({holidays_[d]}) and a make-up working day ({workdays[d]})"
-            )
+            problems.append(f"{d} is both a holiday ({holidays_[d]}) and a make-up working day ({workdays[d]})")
     return problems
 
 
@@ -262,9 +260,7 @@ def _parse(name: str, loader: yaml.SafeLoader) -> YearOverride:
     except yaml.YAMLError as exc:
         raise CalendarFileError([Problem(name, 1, f"YAML syntax: {exc}")]) from None
     if root is None:
-        raise CalendarFileError(
-            [Problem(name, 1, "the file is empty; expected year, source, holidays, workdays")]
-        )
+        raise CalendarFileError([Problem(name, 1, "the file is empty; expected year, source, holidays, workdays")])
     reader = _FileReader(name, loader)
     top = reader.mapping(root, "the file", _TOP_KEYS)
     if top is None:
@@ -348,9 +344,7 @@ def load_overrides(directory: str | Path, pattern: str = "*.yaml") -> list[YearO
             problems.extend(exc.problems)
             continue
         if override.year in found:
-            problems.append(
-                Problem(str(path), 1, f"year {override.year} is also in {found[override.year].source}")
-            )
+            problems.append(Problem(str(path), 1, f"year {override.year} is also in {found[override.year].source}"))
         found[override.year] = override
     if problems:
         raise CalendarFileError(problems)
@@ -454,9 +448,7 @@ class WorkingCalendar:
     def is_working_day(self, day: date) -> bool:
         if isinstance(day, datetime):
             # A datetime never equals a date key, so it would silently miss every holiday.
-            raise ValueError(
-                f"is_working_day takes a date; for an instant pass .astimezone(tz).date(): {day!r}"
-            )
+            raise ValueError(f"is_working_day takes a date; for an instant pass .astimezone(tz).date(): {day!r}")
         data = self._year(day.year)
         if day in data.workdays:
             return True
@@ -516,9 +508,7 @@ class WorkingCalendar:
                 idle = 0
             idle += 1
             if idle > _MAX_IDLE_DAYS:
-                raise ValueError(
-                    f"no working time in the {_MAX_IDLE_DAYS} days before {day}; check the calendar"
-                )
+                raise ValueError(f"no working time in the {_MAX_IDLE_DAYS} days before {day}; check the calendar")
             day += _DAY
 
     def between(self, a: datetime, b: datetime) -> timedelta:

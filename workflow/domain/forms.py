@@ -21,7 +21,9 @@ def clean_form(fields: Sequence[FieldSpec], data: Mapping[str, Any]) -> tuple[di
         return {}, [FieldProblem("(form)", f"must be a JSON object of field values, got {type(data).__name__}")]
     known = {f.name: f for f in fields}
     problems = [
-        FieldProblem(name, f"unknown field; allowed: {', '.join(known) or 'none'}") for name in data if name not in known
+        FieldProblem(name, f"unknown field; allowed: {', '.join(known) or 'none'}")
+        for name in data
+        if name not in known
     ]
     cleaned: dict[str, Any] = {}
     for spec in fields:
@@ -75,7 +77,9 @@ def _clean_value(spec: FieldSpec, value: Any) -> Any:
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"must be a date and time in ISO 8601, e.g. 2026-05-01T10:00+08:00, got {value!r}") from None
+            raise ValueError(
+                f"must be a date and time in ISO 8601, e.g. 2026-05-01T10:00+08:00, got {value!r}"
+            ) from None
         if moment.tzinfo is None:
             raise ValueError(f"needs a UTC offset, e.g. {value}+08:00")
         return moment.isoformat()

@@ -8,7 +8,7 @@ number of appeals and there is nothing to detach afterwards.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from transitions import EventData, Machine, MachineError
 
@@ -41,7 +41,8 @@ def _guard_condition(name: str) -> Callable[[EventData], bool]:
     def condition(event: EventData) -> bool:
         passed = guard.check(event.kwargs["data"])
         if not passed:
-            event.model.failed_guard = name
+            token = cast(_Token, event.model)
+            token.failed_guard = name
         return passed
 
     condition.__name__ = f"guard_{name}"

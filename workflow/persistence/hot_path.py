@@ -94,9 +94,57 @@ def _pyformat(sql: str) -> str:
     return re.sub(r":(\w+)", r"%(\1)s", sql)
 
 
+# Column order of _LOAD_FOR_CHANGE: the actor, then the appeal as AppealRecord names its fields.
+_ACTOR_FIELDS = ("id", "username", "display_name", "role", "unit_id", "scope_path", "enterprise_id", "locale")
+_APPEAL_FIELDS = (
+    "id",
+    "number",
+    "type",
+    "definition_id",
+    "state",
+    "level",
+    "unit_id",
+    "enterprise_id",
+    "assignee_id",
+    "submitted_by_id",
+    "channel",
+    "data",
+    "version",
+    "is_open",
+    "created_at",
+    "updated_at",
+    "closed_at",
+    "building_path",
+    "specialist_id",
+    "clock",
+    "state_entered_at",
+    "state_due_at",
+    "state_at_risk_at",
+    "overall_used_s",
+    "overall_running_since",
+    "overall_due_at",
+    "overall_at_risk_at",
+    "breached_at",
+    "provisional",
+    "first_response_at",
+    "decided_at",
+)
+_APPEAL_WHEN_FIELDS = tuple(f for f in _APPEAL_FIELDS if f.endswith("_at") or f == "overall_running_since")
+
 _WHEN_COLUMNS = (
-    "updated_at", "closed_at", "state_entered_at", "state_due_at", "state_at_risk_at", "overall_running_since",
-    "overall_due_at", "overall_at_risk_at", "due_at", "at_risk_at", "breached_at", "first_response_at", "decided_at",
+    "updated_at",
+    "closed_at",
+    "state_entered_at",
+    "state_due_at",
+    "state_at_risk_at",
+    "overall_running_since",
+    "overall_due_at",
+    "overall_at_risk_at",
+    "due_at",
+    "at_risk_at",
+    "breached_at",
+    "first_response_at",
+    "decided_at",
 )
 
 
@@ -131,7 +179,8 @@ class HotPath:
             return None
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        moment: datetime = value
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
     def load_for_change(self, driver: Any, number: str, username: str) -> tuple[Actor | None, AppealRecord | None]:
         cursor = driver.cursor()
@@ -140,17 +189,16 @@ class HotPath:
         cursor.close()
         if row is None:
             return None, None
-        actor = Actor(*row[:8])
-        if row[8] is None:
+        actor = Actor(*row[: len(_ACTOR_FIELDS)])
+        values = dict(zip(_APPEAL_FIELDS, row[len(_ACTOR_FIELDS) :], strict=True))
+        if values["id"] is None:
             return actor, None
-        data = json.loads(row[19]) if isinstance(row[19], str) else row[19]
-        w = self._read_when
-        appeal = AppealRecord(
-            *row[8:19], data, row[20], bool(row[21]), w(row[22]), w(row[23]), w(row[24]),  # type: ignore[arg-type]
-            row[25], row[26], row[27], w(row[28]), w(row[29]), w(row[30]), row[31], w(row[32]), w(row[33]),
-            w(row[34]), w(row[35]), bool(row[36]), w(row[37]), w(row[38]),
-        )
-        return actor, appeal
+        if isinstance(values["data"], str):
+            values["data"] = json.loads(values["data"])
+        for key in _APPEAL_WHEN_FIELDS:
+            values[key] = self._read_when(values[key])
+        values["is_open"], values["provisional"] = bool(values["is_open"]), bool(values["provisional"])
+        return actor, AppealRecord(**values)
 
     def _change_values(self, change: Mapping[str, Any]) -> dict[str, Any]:
         values = dict(change)
@@ -162,7 +210,7 @@ class HotPath:
     def update_appeal(self, driver: Any, params: Mapping[str, Any]) -> bool:
         cursor = driver.cursor()
         cursor.execute(self.update_sql, self._change_values(params))
-        changed = cursor.rowcount == 1
+        changed: bool = cursor.rowcount == 1
         cursor.close()
         return changed
 
@@ -181,12 +229,15 @@ class HotPath:
             if not self.update_appeal(driver, change):
                 return False
             self.insert_event(
-                driver, {**event, "appeal_id": change["appeal_id"], "version": change["version"], "at": change["updated_at"]}
+                driver,
+                {**event, "appeal_id": change["appeal_id"], "version": change["version"], "at": change["updated_at"]},
             )
             if cancel_state or cancel_overall:
                 cursor = driver.cursor()
-                cursor.execute(self.cancel_sql, {"appeal_id": change["appeal_id"], "cancel_state": cancel_state,
-                                                 "cancel_overall": cancel_overall})
+                cursor.execute(
+                    self.cancel_sql,
+                    {"appeal_id": change["appeal_id"], "cancel_state": cancel_state, "cancel_overall": cancel_overall},
+                )
                 cursor.close()
         else:
             values = self._change_values(change)
@@ -205,8 +256,13 @@ class HotPath:
 
     def insert_timers(self, driver: Any, appeal_id: int, now: datetime, timers: list[Mapping[str, Any]]) -> None:
         rows = [
-            {"appeal_id": appeal_id, "clock": t["clock"], "threshold": t["threshold"], "due_at": self.when(t["due_at"]),
-             "created_at": self.when(now)}
+            {
+                "appeal_id": appeal_id,
+                "clock": t["clock"],
+                "threshold": t["threshold"],
+                "due_at": self.when(t["due_at"]),
+                "created_at": self.when(now),
+            }
             for t in timers
         ]
         cursor = driver.cursor()

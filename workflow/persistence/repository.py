@@ -34,17 +34,18 @@ from workflow.persistence.tables import (
     Timer,
     Unit,
     User,
+    table_of,
 )
 
-appeals = Appeal.__table__
-events = AppealEvent.__table__
-users = User.__table__
-units = Unit.__table__
-enterprises = Enterprise.__table__
-definition_versions = DefinitionVersion.__table__
-number_sequences = NumberSequence.__table__
-notices = Notice.__table__
-timers = Timer.__table__
+appeals = table_of(Appeal)
+events = table_of(AppealEvent)
+users = table_of(User)
+units = table_of(Unit)
+enterprises = table_of(Enterprise)
+definition_versions = table_of(DefinitionVersion)
+number_sequences = table_of(NumberSequence)
+notices = table_of(Notice)
+timers = table_of(Timer)
 
 # Written `is_open = 1` on SQLite, which is what its partial indexes on open appeals are declared with.
 IS_OPEN = appeals.c.is_open == True  # noqa: E712
@@ -139,11 +140,11 @@ FIND_ASSIGNEE = (
 _HOT_PATHS: dict[str, HotPath] = {}
 
 
-def _appeal(row: Row[Any]) -> AppealRecord:
+def _appeal(row: Row[Any, *tuple[Any, ...]]) -> AppealRecord:
     return AppealRecord(**row._mapping)
 
 
-def _actor(row: Row[Any]) -> Actor:
+def _actor(row: Row[Any, *tuple[Any, ...]]) -> Actor:
     return Actor(**row._mapping)
 
 
@@ -201,7 +202,9 @@ class Repository:
 
     def people_at(self, unit_id: int, roles: Iterable[str]) -> list[int]:
         query = select(users.c.id).where(
-            users.c.unit_id == unit_id, users.c.role.in_(list(roles)), users.c.active == True  # noqa: E712
+            users.c.unit_id == unit_id,
+            users.c.role.in_(list(roles)),
+            users.c.active == True,  # noqa: E712
         )
         return list(self.connection.execute(query).scalars())
 
@@ -219,8 +222,17 @@ class Repository:
             return
         builder = pg_insert if self.dialect == "postgresql" else sqlite_insert
         rows = [
-            {"appeal_id": appeal_id, "kind": kind, "recipient_id": person, "dedupe_key": f"{dedupe}:{person}",
-             "status": "pending", "created_at": now, "attempts": 0, "next_attempt_at": now, "payload": dict(payload)}
+            {
+                "appeal_id": appeal_id,
+                "kind": kind,
+                "recipient_id": person,
+                "dedupe_key": f"{dedupe}:{person}",
+                "status": "pending",
+                "created_at": now,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "payload": dict(payload),
+            }
             for person in recipients
         ]
         self.connection.execute(builder(notices).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -58,9 +59,14 @@ JSONDocument = JSON().with_variant(JSONB(), "postgresql")
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def table_of(model: type[Base]) -> Table:
+    """The Core table behind a mapped class, typed as such (for Core statements)."""
+    return cast(Table, model.__table__)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONDocument}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSONDocument}
 
 
 class Unit(Base):
@@ -140,13 +146,31 @@ class Appeal(Base):
     __table_args__ = (
         # Supervisors ask about open appeals only; partial indexes keep those queries small at 1M rows.
         # SQLite uses a partial index only when the query repeats its predicate: queries say `is_open = 1`.
-        Index("ix_appeals_open_unit", "unit_id", "state", postgresql_where=text("is_open"), sqlite_where=text("is_open = 1")),
+        Index(
+            "ix_appeals_open_unit",
+            "unit_id",
+            "state",
+            postgresql_where=text("is_open"),
+            sqlite_where=text("is_open = 1"),
+        ),
         # Covers the supervisors' summary (open / at risk / breached / paused per level and unit).
         Index(
-            "ix_appeals_open_sla", "level", "unit_id", "clock", "due_at", "at_risk_at", "breached_at",
-            postgresql_where=text("is_open"), sqlite_where=text("is_open = 1"),
+            "ix_appeals_open_sla",
+            "level",
+            "unit_id",
+            "clock",
+            "due_at",
+            "at_risk_at",
+            "breached_at",
+            postgresql_where=text("is_open"),
+            sqlite_where=text("is_open = 1"),
         ),
-        Index("ix_appeals_open_assignee", "assignee_id", postgresql_where=text("is_open"), sqlite_where=text("is_open = 1")),
+        Index(
+            "ix_appeals_open_assignee",
+            "assignee_id",
+            postgresql_where=text("is_open"),
+            sqlite_where=text("is_open = 1"),
+        ),
         Index("ix_appeals_enterprise", "enterprise_id", "id"),
         Index("ix_appeals_type_state", "type", "state"),
     )
@@ -194,12 +218,14 @@ class Timer(Base):
     __tablename__ = "timers"
     __table_args__ = (
         Index(
-            "ix_timers_due", "due_at",
+            "ix_timers_due",
+            "due_at",
             postgresql_where=text("status IN ('pending', 'claimed')"),
             sqlite_where=text("status IN ('pending', 'claimed')"),
         ),
         Index(
-            "ix_timers_live_appeal", "appeal_id",
+            "ix_timers_live_appeal",
+            "appeal_id",
             postgresql_where=text("status IN ('pending', 'claimed')"),
             sqlite_where=text("status IN ('pending', 'claimed')"),
         ),
@@ -224,8 +250,10 @@ class Notice(Base):
     __tablename__ = "notices"
     __table_args__ = (
         Index(
-            "ix_notices_pending", "next_attempt_at",
-            postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'"),
+            "ix_notices_pending",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
         ),
         Index("ix_notices_recipient", "recipient_id", "id"),
     )

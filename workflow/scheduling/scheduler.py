@@ -35,8 +35,13 @@ class SweepScheduler:
 
     def start(self) -> None:
         self._scheduler.add_job(
-            self._run, "interval", seconds=self.interval, max_instances=1, coalesce=True,
-            next_run_time=datetime.now(UTC), id="sweep",  # wake-up time only; the sweep reads the injected clock
+            self._run,
+            "interval",
+            seconds=self.interval,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+            id="sweep",  # wake-up time only; the sweep reads the injected clock
         )
         self._scheduler.start()
         log.info("sweeper %s started, every %.1f s", self.sweeper.node, self.interval)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, insert, select
 
 from workflow.clock import Clock
+from workflow.domain.appeal import EventKind
 from workflow.domain.calendar import (
     WorkingCalendar,
     WorkingHours,
@@ -25,9 +26,8 @@ from workflow.domain.calendar import (
     load_override_text,
     load_overrides,
 )
-from workflow.domain.appeal import EventKind
 from workflow.domain.sla import BREACH
-from workflow.persistence.tables import CalendarOverride
+from workflow.persistence.tables import CalendarOverride, table_of
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.clocks import change_columns, clocks_of, unchanged_columns
 from workflow.services.commands import _write
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 HOURS_VARIABLE = "APPEALS_WORKING_HOURS"
-overrides_table = CalendarOverride.__table__
+overrides_table = table_of(CalendarOverride)
 
 
 @functools.cache
@@ -96,16 +96,34 @@ def recompute_open_deadlines(wf: Workflow, batch: int = 500) -> int:
                 definition = ctx.registry.get(uow, appeal.definition_id).spec
                 now = ctx.clock.now()
                 change = ctx.planner.recomputed(definition, clocks_of(appeal), appeal.state, now)
-                change = replace(change, timers=tuple(
-                    t for t in change.timers
-                    if t.due_at > now or (t.threshold == BREACH and appeal.breached_at is None)
-                ))
+                change = replace(
+                    change,
+                    timers=tuple(
+                        t
+                        for t in change.timers
+                        if t.due_at > now or (t.threshold == BREACH and appeal.breached_at is None)
+                    ),
+                )
                 values = {**unchanged_columns(appeal), **change_columns(change, now)}
-                _write(uow, appeal, now, values, {
-                    "kind": EventKind.RECOMPUTED, "actor_id": None, "trigger": "recompute",
-                    "from_state": appeal.state, "to_state": appeal.state, "comment": None,
-                    "payload": {"due_at": local_time(change.clocks.due_at), "provisional": change.clocks.provisional},
-                }, change)
+                _write(
+                    uow,
+                    appeal,
+                    now,
+                    values,
+                    {
+                        "kind": EventKind.RECOMPUTED,
+                        "actor_id": None,
+                        "trigger": "recompute",
+                        "from_state": appeal.state,
+                        "to_state": appeal.state,
+                        "comment": None,
+                        "payload": {
+                            "due_at": local_time(change.clocks.due_at),
+                            "provisional": change.clocks.provisional,
+                        },
+                    },
+                    change,
+                )
                 uow.commit()
                 recomputed += 1
 

@@ -43,11 +43,19 @@ def clock_columns(clocks: Clocks) -> dict[str, Any]:
 def unchanged_columns(appeal: AppealRecord) -> dict[str, Any]:
     """Everything the hot-path UPDATE writes, as the appeal has it now."""
     return {
-        "state": appeal.state, "level": appeal.level, "unit_id": appeal.unit_id, "assignee_id": appeal.assignee_id,
-        "data": appeal.data, "is_open": appeal.is_open, "closed_at": appeal.closed_at,
+        "state": appeal.state,
+        "level": appeal.level,
+        "unit_id": appeal.unit_id,
+        "assignee_id": appeal.assignee_id,
+        "data": appeal.data,
+        "is_open": appeal.is_open,
+        "closed_at": appeal.closed_at,
         **clock_columns(clocks_of(appeal)),
-        "breached_at": appeal.breached_at, "first_response_at": appeal.first_response_at, "first_response_s": None,
-        "decided_at": appeal.decided_at, "decision_s": None,
+        "breached_at": appeal.breached_at,
+        "first_response_at": appeal.first_response_at,
+        "first_response_s": None,
+        "decided_at": appeal.decided_at,
+        "decision_s": None,
     }
 
 

@@ -136,28 +136,71 @@ def submit(
     level = definition.start_level
     unit_id = unit_at_level(enterprise.building_path, level)
     draft = AppealRecord(
-        id=0, number=number, type=type, definition_id=loaded.id, state=definition.initial, level=level,
-        unit_id=unit_id, enterprise_id=enterprise_id, assignee_id=None, submitted_by_id=actor.id, channel=channel,
-        data=cleaned, version=1, is_open=True, created_at=now, updated_at=now, closed_at=None,
-        building_path=enterprise.building_path, specialist_id=enterprise.specialist_id,
+        id=0,
+        number=number,
+        type=type,
+        definition_id=loaded.id,
+        state=definition.initial,
+        level=level,
+        unit_id=unit_id,
+        enterprise_id=enterprise_id,
+        assignee_id=None,
+        submitted_by_id=actor.id,
+        channel=channel,
+        data=cleaned,
+        version=1,
+        is_open=True,
+        created_at=now,
+        updated_at=now,
+        closed_at=None,
+        building_path=enterprise.building_path,
+        specialist_id=enterprise.specialist_id,
     )
     assignee_id = _assignee_for(uow, definition, draft, definition.initial)
     clocks = ctx.planner.submitted(definition, now)
-    appeal_id = uow.repo.insert_appeal({
-        "number": number, "type": type, "definition_id": loaded.id, "state": definition.initial,
-        "level": level.value, "unit_id": unit_id, "enterprise_id": enterprise_id, "assignee_id": assignee_id,
-        "submitted_by_id": actor.id, "channel": channel, "data": cleaned, "version": 1, "is_open": True,
-        "created_at": now, "updated_at": now, "closed_at": None, **change_columns(clocks, now),
-    })
+    appeal_id = uow.repo.insert_appeal(
+        {
+            "number": number,
+            "type": type,
+            "definition_id": loaded.id,
+            "state": definition.initial,
+            "level": level.value,
+            "unit_id": unit_id,
+            "enterprise_id": enterprise_id,
+            "assignee_id": assignee_id,
+            "submitted_by_id": actor.id,
+            "channel": channel,
+            "data": cleaned,
+            "version": 1,
+            "is_open": True,
+            "created_at": now,
+            "updated_at": now,
+            "closed_at": None,
+            **change_columns(clocks, now),
+        }
+    )
     uow.repo.insert_timers(appeal_id, now, timer_rows(clocks))
-    uow.repo.insert_event({
-        "appeal_id": appeal_id, "version": 1, "kind": EventKind.SUBMITTED, "actor_id": actor.id, "at": now,
-        "trigger": "submit", "from_state": None, "to_state": definition.initial, "comment": None,
-        "payload": {
-            "data": cleaned, "level": level.value, "unit_id": unit_id, "assignee_id": assignee_id,
-            "definition": {"name": type, "version": loaded.version}, "channel": channel,
-        },
-    })
+    uow.repo.insert_event(
+        {
+            "appeal_id": appeal_id,
+            "version": 1,
+            "kind": EventKind.SUBMITTED,
+            "actor_id": actor.id,
+            "at": now,
+            "trigger": "submit",
+            "from_state": None,
+            "to_state": definition.initial,
+            "comment": None,
+            "payload": {
+                "data": cleaned,
+                "level": level.value,
+                "unit_id": unit_id,
+                "assignee_id": assignee_id,
+                "definition": {"name": type, "version": loaded.version},
+                "channel": channel,
+            },
+        }
+    )
     uow.commit()
     log.info("appeal %s submitted by %s (%s)", number, username, type)
     return Outcome(number, definition.initial, 1, assignee_id, level.value)
@@ -201,18 +244,33 @@ def fire(
     terminal = definition.is_terminal(new_state)
     clocks = ctx.planner.entered(definition, clocks_of(appeal), new_state, now)
     values = {
-        **unchanged_columns(appeal), **change_columns(clocks, now),
-        "state": new_state, "assignee_id": assignee_id, "data": merged, "is_open": not terminal,
+        **unchanged_columns(appeal),
+        **change_columns(clocks, now),
+        "state": new_state,
+        "assignee_id": assignee_id,
+        "data": merged,
+        "is_open": not terminal,
         "closed_at": now if terminal else None,
     }
     if appeal.first_response_at is None and actor.role != Role.ENTERPRISE_CONTACT:
         values["first_response_at"] = now
         values["first_response_s"] = int(ctx.planner.calendar.between(appeal.created_at, now).total_seconds())
-    _write(uow, appeal, now, values, {
-        "kind": EventKind.FIRED, "actor_id": actor.id, "trigger": trigger, "from_state": appeal.state,
-        "to_state": new_state, "comment": comment,
-        "payload": {"data": supplied, "assignee_id": assignee_id},
-    }, clocks)
+    _write(
+        uow,
+        appeal,
+        now,
+        values,
+        {
+            "kind": EventKind.FIRED,
+            "actor_id": actor.id,
+            "trigger": trigger,
+            "from_state": appeal.state,
+            "to_state": new_state,
+            "comment": comment,
+            "payload": {"data": supplied, "assignee_id": assignee_id},
+        },
+        clocks,
+    )
     uow.commit()
     return Outcome(number, new_state, appeal.version + 1, assignee_id, appeal.level)
 
@@ -242,11 +300,21 @@ def assign(
             f"cannot assign appeal {number} to {to_username!r}: the appeal is outside that user's jurisdiction"
         )
     now = ctx.clock.now()
-    _write(uow, appeal, now, unchanged_columns(appeal) | {"assignee_id": target.id}, {
-        "kind": EventKind.ASSIGNED, "actor_id": actor.id, "trigger": "assign", "from_state": appeal.state,
-        "to_state": appeal.state, "comment": _clean_comment(comment),
-        "payload": {"assignee_id": target.id, "previous_assignee_id": appeal.assignee_id},
-    })
+    _write(
+        uow,
+        appeal,
+        now,
+        unchanged_columns(appeal) | {"assignee_id": target.id},
+        {
+            "kind": EventKind.ASSIGNED,
+            "actor_id": actor.id,
+            "trigger": "assign",
+            "from_state": appeal.state,
+            "to_state": appeal.state,
+            "comment": _clean_comment(comment),
+            "payload": {"assignee_id": target.id, "previous_assignee_id": appeal.assignee_id},
+        },
+    )
     uow.commit()
     return Outcome(number, appeal.state, appeal.version + 1, target.id, appeal.level)
 
@@ -258,11 +326,20 @@ def comment(uow: UnitOfWork, ctx: Context, *, number: str, username: str, text: 
     body = _clean_comment(text)
     if not body:
         raise InvalidInput("a comment needs some text")
-    uow.repo.insert_event({
-        "appeal_id": appeal.id, "version": appeal.version, "kind": EventKind.COMMENTED, "actor_id": actor.id,
-        "at": ctx.clock.now(), "trigger": None, "from_state": appeal.state, "to_state": None,
-        "comment": body, "payload": {},
-    })
+    uow.repo.insert_event(
+        {
+            "appeal_id": appeal.id,
+            "version": appeal.version,
+            "kind": EventKind.COMMENTED,
+            "actor_id": actor.id,
+            "at": ctx.clock.now(),
+            "trigger": None,
+            "from_state": appeal.state,
+            "to_state": None,
+            "comment": body,
+            "payload": {},
+        }
+    )
     uow.commit()
     return appeal.version
 
@@ -323,34 +400,68 @@ def move_level(
     unit_id = unit_at_level(appeal.building_path, target)
     assignee_id = uow.repo.find_assignee(LEAD_ROLE_OF_LEVEL[target], appeal.building_path)
     if assignee_id is None:
-        log.warning("appeal %s reached the %s level, where nobody holds role %s", appeal.number, target,
-                    LEAD_ROLE_OF_LEVEL[target])
+        log.warning(
+            "appeal %s reached the %s level, where nobody holds role %s",
+            appeal.number,
+            target,
+            LEAD_ROLE_OF_LEVEL[target],
+        )
     clocks = ctx.planner.entered(definition, clocks_of(appeal), appeal.state, now)
     if breached:  # one breach climbs one level: what else was pending would climb it again
         clocks = ClockChange(clocks.clocks, clocks.timers, True, True, clocks.decided)
     values = {
-        **unchanged_columns(appeal), **change_columns(clocks, now),
-        "level": target.value, "unit_id": unit_id, "assignee_id": assignee_id,
+        **unchanged_columns(appeal),
+        **change_columns(clocks, now),
+        "level": target.value,
+        "unit_id": unit_id,
+        "assignee_id": assignee_id,
         "breached_at": appeal.breached_at or (now if breached else None),
     }
     action = "escalate" if kind == EventKind.ESCALATED else "send_down"
-    _write(uow, appeal, now, values, {
-        "kind": kind, "actor_id": actor_id, "trigger": action, "from_state": appeal.state,
-        "to_state": appeal.state, "comment": reason,
-        "payload": {"from_level": appeal.level, "level": target.value, "unit_id": unit_id, "assignee_id": assignee_id,
-                    "breach": breached},
-    }, clocks)
+    _write(
+        uow,
+        appeal,
+        now,
+        values,
+        {
+            "kind": kind,
+            "actor_id": actor_id,
+            "trigger": action,
+            "from_state": appeal.state,
+            "to_state": appeal.state,
+            "comment": reason,
+            "payload": {
+                "from_level": appeal.level,
+                "level": target.value,
+                "unit_id": unit_id,
+                "assignee_id": assignee_id,
+                "breach": breached,
+            },
+        },
+        clocks,
+    )
     version = appeal.version + 1
     people = set(uow.repo.people_at(unit_id, ROLES_OF_LEVEL[target]))
     if assignee_id is not None:
         people.add(assignee_id)
     notice_kind = "escalated" if kind == EventKind.ESCALATED else "sent_down"
-    payload = {"number": appeal.number, "from_level": appeal.level, "level": target.value, "reason": reason,
-               "breach": breached}
+    payload = {
+        "number": appeal.number,
+        "from_level": appeal.level,
+        "level": target.value,
+        "reason": reason,
+        "breach": breached,
+    }
     uow.repo.add_notices(appeal.id, notice_kind, sorted(people), f"{notice_kind}:{appeal.id}:{version}", payload, now)
     if appeal.assignee_id is not None and appeal.assignee_id not in people:  # the level left behind
-        uow.repo.add_notices(appeal.id, f"{notice_kind}_away", [appeal.assignee_id],
-                             f"{notice_kind}_away:{appeal.id}:{version}", payload, now)
+        uow.repo.add_notices(
+            appeal.id,
+            f"{notice_kind}_away",
+            [appeal.assignee_id],
+            f"{notice_kind}_away:{appeal.id}:{version}",
+            payload,
+            now,
+        )
     return Outcome(appeal.number, appeal.state, version, assignee_id, target.value)
 
 

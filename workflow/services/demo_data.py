@@ -10,10 +10,10 @@ from sqlalchemy import insert, select, update
 
 from workflow.clock import Clock
 from workflow.domain.org import Role, UnitKind
-from workflow.persistence.tables import Enterprise, Unit, User
+from workflow.persistence.tables import Enterprise, Unit, User, table_of
 from workflow.persistence.unit_of_work import UnitOfWork
 
-units_t, users_t, enterprises_t = Unit.__table__, User.__table__, Enterprise.__table__
+units_t, users_t, enterprises_t = table_of(Unit), table_of(User), table_of(Enterprise)
 
 DISTRICT = ("D01", "芙蓉区", "Furong District")
 SUBDISTRICTS = [
@@ -50,11 +50,37 @@ SURNAMES = "王李张刘陈杨黄赵吴孙徐马胡朱郭何罗高林郑梁谢�
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚桂英华玉兰萍鹏辉玲红浩宇然欣怡晨阳帆琳雪梅婷峰波斌"
 # People named in the seed article; demo names must never be real people.
 FORBIDDEN_NAMES = {"丁娟", "周紫微"}
-TRADE_WORDS = "星辰 云帆 湘江 麓山 橘洲 芙蓉 天心 岳麓 楚韵 潇湘 锦程 华章 博远 鼎盛 恒信 德润 嘉禾 瑞丰 启航 致远".split()
+TRADE_WORDS = [
+    "星辰",
+    "云帆",
+    "湘江",
+    "麓山",
+    "橘洲",
+    "芙蓉",
+    "天心",
+    "岳麓",
+    "楚韵",
+    "潇湘",
+    "锦程",
+    "华章",
+    "博远",
+    "鼎盛",
+    "恒信",
+    "德润",
+    "嘉禾",
+    "瑞丰",
+    "启航",
+    "致远",
+]
 INDUSTRIES = [
-    ("科技有限公司", "software"), ("文化传媒有限公司", "media"), ("商贸有限公司", "retail"),
-    ("咨询服务有限公司", "consulting"), ("香氛有限公司", "cosmetics"), ("金融服务有限公司", "finance"),
-    ("餐饮管理有限公司", "catering"), ("网络科技有限公司", "internet"),
+    ("科技有限公司", "software"),
+    ("文化传媒有限公司", "media"),
+    ("商贸有限公司", "retail"),
+    ("咨询服务有限公司", "consulting"),
+    ("香氛有限公司", "cosmetics"),
+    ("金融服务有限公司", "finance"),
+    ("餐饮管理有限公司", "catering"),
+    ("网络科技有限公司", "internet"),
 ]
 DEMO_PASSWORD_NOTE = "demo users have no password until the web application sets them"
 
@@ -87,8 +113,14 @@ def load_demo(uow: UnitOfWork, clock: Clock, *, enterprises_per_building: int = 
     def add_unit(code: str, parent: str | None, kind: UnitKind, name: str, name_en: str) -> None:
         unit_id = conn.execute(
             insert(units_t).returning(units_t.c.id),
-            {"code": code, "kind": kind.value, "name": name, "name_en": name_en,
-             "parent_id": ids[parent] if parent else None, "path": ""},
+            {
+                "code": code,
+                "kind": kind.value,
+                "name": name,
+                "name_en": name_en,
+                "parent_id": ids[parent] if parent else None,
+                "path": "",
+            },
         ).scalar_one()
         ids[code] = unit_id
         paths[code] = (paths[parent] if parent else "/") + f"{unit_id}/"
@@ -109,9 +141,18 @@ def load_demo(uow: UnitOfWork, clock: Clock, *, enterprises_per_building: int = 
 
     def person(username: str, role: Role, unit: str, **extra: Any) -> dict[str, Any]:
         return {
-            "username": username, "display_name": _person(rng, used), "role": role.value, "unit_id": ids[unit],
-            "email": f"{username}@demo.appeals.local", "phone": None, "locale": "zh-CN", "password_hash": None,
-            "active": True, "created_at": now, "enterprise_id": None, **extra,
+            "username": username,
+            "display_name": _person(rng, used),
+            "role": role.value,
+            "unit_id": ids[unit],
+            "email": f"{username}@demo.appeals.local",
+            "phone": None,
+            "locale": "zh-CN",
+            "password_hash": None,
+            "active": True,
+            "created_at": now,
+            "enterprise_id": None,
+            **extra,
         }
 
     staff.append(person("district-01", Role.DISTRICT_SUPERVISOR, DISTRICT[0]))
@@ -138,18 +179,27 @@ def load_demo(uow: UnitOfWork, clock: Clock, *, enterprises_per_building: int = 
         for _ in range(enterprises_per_building):
             number += 1
             suffix, industry = rng.choice(INDUSTRIES)
-            rows.append({
-                "name": f"长沙{rng.choice(TRADE_WORDS)}{rng.choice(TRADE_WORDS)}{suffix}（{number:03d}）",
-                "credit_code": f"91430102MA4{number:07d}",
-                "building_id": ids[code], "specialist_id": specialists[f"specialist-{code.lower()}"],
-                "industry": industry, "floor": rng.randint(5, 45),
-                "party_members": rng.choice((0, 0, 1, 2, 3, 4, 5, 8)), "created_at": now,
-            })
+            rows.append(
+                {
+                    "name": f"长沙{rng.choice(TRADE_WORDS)}{rng.choice(TRADE_WORDS)}{suffix}（{number:03d}）",
+                    "credit_code": f"91430102MA4{number:07d}",
+                    "building_id": ids[code],
+                    "specialist_id": specialists[f"specialist-{code.lower()}"],
+                    "industry": industry,
+                    "floor": rng.randint(5, 45),
+                    "party_members": rng.choice((0, 0, 1, 2, 3, 4, 5, 8)),
+                    "created_at": now,
+                }
+            )
     conn.execute(insert(enterprises_t), rows)
     enterprise_ids = conn.execute(select(enterprises_t.c.id).order_by(enterprises_t.c.id)).scalars().all()
     contacts = [
-        {**person(f"contact-{index:04d}", Role.ENTERPRISE_CONTACT, BUILDINGS[(index - 1) // enterprises_per_building][0]),
-         "enterprise_id": enterprise_id}
+        {
+            **person(
+                f"contact-{index:04d}", Role.ENTERPRISE_CONTACT, BUILDINGS[(index - 1) // enterprises_per_building][0]
+            ),
+            "enterprise_id": enterprise_id,
+        }
         for index, enterprise_id in enumerate(enterprise_ids, start=1)
     ]
     conn.execute(insert(users_t), contacts)

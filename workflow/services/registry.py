@@ -48,14 +48,22 @@ class DefinitionRegistry:
             if rows:
                 log.warning(
                     "definition %s changed; registered as version %d, appeals on version %d keep theirs",
-                    definition.name, version, rows[-1].version,
+                    definition.name,
+                    version,
+                    rows[-1].version,
                 )
             try:
                 with uow.connection.begin_nested():
-                    self._current[definition.name] = uow.repo.insert_definition_version({
-                        "name": definition.name, "version": version, "declared_version": definition.version,
-                        "digest": digest, "source": definition.source, "registered_at": clock.now(),
-                    })
+                    self._current[definition.name] = uow.repo.insert_definition_version(
+                        {
+                            "name": definition.name,
+                            "version": version,
+                            "declared_version": definition.version,
+                            "digest": digest,
+                            "source": definition.source,
+                            "registered_at": clock.now(),
+                        }
+                    )
             except IntegrityError:  # another node registered the same file a moment ago
                 rows = uow.repo.definition_versions(definition.name)
                 self._current[definition.name] = next(row.id for row in rows if row.digest == digest)

@@ -60,23 +60,27 @@ def sla_summary(uow: UnitOfWork, now: datetime, unit_code: str | None = None) ->
     totals = {"open": 0, "at_risk": 0, "breached": 0, "paused": 0, "on_track": 0}
     for row in rows:
         unit = names.get(row.unit_id)
-        counts = {"open": int(row.open), "at_risk": int(row.at_risk or 0), "breached": int(row.breached or 0),
-                  "paused": int(row.paused or 0)}
+        counts = {
+            "open": int(row.open),
+            "at_risk": int(row.at_risk or 0),
+            "breached": int(row.breached or 0),
+            "paused": int(row.paused or 0),
+        }
         counts["on_track"] = counts["open"] - counts["at_risk"] - counts["breached"] - counts["paused"]
         for key, value in counts.items():
             totals[key] += value
         levels.setdefault(row.level, []).append(
-            {"unit": {"id": row.unit_id, "code": unit.code if unit else None, "name": unit.name if unit else None},
-             **counts}
+            {
+                "unit": {"id": row.unit_id, "code": unit.code if unit else None, "name": unit.name if unit else None},
+                **counts,
+            }
         )
     for entries in levels.values():
         entries.sort(key=lambda e: (-e["breached"], -e["at_risk"], e["unit"]["code"] or ""))
     return {
         "as_of": local_time(now),
         "unit": {"code": scope.code, "name": scope.name} if scope is not None else None,
-        "levels": [
-            {"level": level, "totals": _sum(entries), "units": entries} for level, entries in levels.items()
-        ],
+        "levels": [{"level": level, "totals": _sum(entries), "units": entries} for level, entries in levels.items()],
         "totals": totals,
     }
 

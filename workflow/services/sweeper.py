@@ -44,9 +44,15 @@ class SweepReport:
         return self.reminders + self.escalations + self.breaches_at_top
 
     def as_dict(self) -> dict[str, Any]:
-        return {"claimed": self.claimed, "fired": self.fired, "reminders": self.reminders,
-                "escalations": self.escalations, "breaches_at_top": self.breaches_at_top,
-                "skipped": self.skipped, "errors": self.errors}
+        return {
+            "claimed": self.claimed,
+            "fired": self.fired,
+            "reminders": self.reminders,
+            "escalations": self.escalations,
+            "breaches_at_top": self.breaches_at_top,
+            "skipped": self.skipped,
+            "errors": self.errors,
+        }
 
 
 def node_name() -> str:
@@ -104,14 +110,20 @@ class Sweeper:
             definition = ctx.registry.get(uow, appeal.definition_id).spec
             now = ctx.clock.now()
             payload = {
-                "number": appeal.number, "type": appeal.type, "title": pick_title(definition.title, "zh-CN"),
-                "state": appeal.state, "clock": timer.clock, "threshold": timer.threshold,
+                "number": appeal.number,
+                "type": appeal.type,
+                "title": pick_title(definition.title, "zh-CN"),
+                "state": appeal.state,
+                "clock": timer.clock,
+                "threshold": timer.threshold,
                 "due_at": (appeal.state_due_at if timer.clock == "state" else appeal.overall_due_at),
             }
             payload["due_at"] = payload["due_at"].isoformat() if payload["due_at"] else None
             if timer.threshold < BREACH:
-                recipients = [appeal.assignee_id] if appeal.assignee_id else uow.repo.people_at(
-                    appeal.unit_id, ROLES_OF_LEVEL[Level(appeal.level)]
+                recipients = (
+                    [appeal.assignee_id]
+                    if appeal.assignee_id
+                    else uow.repo.people_at(appeal.unit_id, ROLES_OF_LEVEL[Level(appeal.level)])
                 )
                 uow.repo.add_notices(appeal.id, "reminder", recipients, f"reminder:{timer.id}", payload, now)
                 uow.commit()
@@ -120,8 +132,9 @@ class Sweeper:
             reason = f"time limit breached ({timer.clock} limit, due {payload['due_at']})"
             above = Level(appeal.level).above()
             if above is not None:
-                move_level(uow, ctx, appeal, above, actor_id=None, reason=reason, kind=EventKind.ESCALATED,
-                           breached=True)
+                move_level(
+                    uow, ctx, appeal, above, actor_id=None, reason=reason, kind=EventKind.ESCALATED, breached=True
+                )
                 report.escalations += 1
             else:
                 self._breach_at_top(uow, appeal, reason, now, payload)
@@ -130,14 +143,31 @@ class Sweeper:
 
     def _breach_at_top(self, uow: UnitOfWork, appeal: Any, reason: str, now: Any, payload: dict[str, Any]) -> None:
         """The district is the top: the breach is recorded and the district told, nothing climbs."""
-        _write(uow, appeal, now, {**unchanged_columns(appeal), "breached_at": appeal.breached_at or now}, {
-            "kind": EventKind.BREACHED, "actor_id": None, "trigger": "breach", "from_state": appeal.state,
-            "to_state": appeal.state, "comment": reason, "payload": {"clock": payload["clock"]},
-        })
+        _write(
+            uow,
+            appeal,
+            now,
+            {**unchanged_columns(appeal), "breached_at": appeal.breached_at or now},
+            {
+                "kind": EventKind.BREACHED,
+                "actor_id": None,
+                "trigger": "breach",
+                "from_state": appeal.state,
+                "to_state": appeal.state,
+                "comment": reason,
+                "payload": {"clock": payload["clock"]},
+            },
+        )
         people = set(uow.repo.people_at(appeal.unit_id, ROLES_OF_LEVEL[Level.DISTRICT]))
         if appeal.assignee_id:
             people.add(appeal.assignee_id)
         lead = LEAD_ROLE_OF_LEVEL[Level.DISTRICT]
         log.warning("appeal %s breached at the district level; %s told", appeal.number, lead)
-        uow.repo.add_notices(appeal.id, "breached", sorted(people), f"breached:{appeal.id}:{appeal.version + 1}",
-                             {**payload, "reason": reason}, now)
+        uow.repo.add_notices(
+            appeal.id,
+            "breached",
+            sorted(people),
+            f"breached:{appeal.id}:{appeal.version + 1}",
+            {**payload, "reason": reason},
+            now,
+        )

@@ -21,11 +21,18 @@ def local_time(moment: datetime | None) -> str | None:
 
 def field_view(spec: FieldSpec, locale: str = "zh-CN") -> dict[str, Any]:
     view: dict[str, Any] = {
-        "name": spec.name, "type": spec.type.value, "required": spec.required,
-        "title": pick_title(spec.title, locale), "choices": list(spec.choices),
+        "name": spec.name,
+        "type": spec.type.value,
+        "required": spec.required,
+        "title": pick_title(spec.title, locale),
+        "choices": list(spec.choices),
     }
-    for key, value in (("min_length", spec.min_length), ("max_length", spec.max_length),
-                       ("min", spec.minimum), ("max", spec.maximum)):
+    for key, value in (
+        ("min_length", spec.min_length),
+        ("max_length", spec.max_length),
+        ("min", spec.minimum),
+        ("max", spec.maximum),
+    ):
         if value is not None:
             view[key] = value
     return view
@@ -33,10 +40,15 @@ def field_view(spec: FieldSpec, locale: str = "zh-CN") -> dict[str, Any]:
 
 def transition_view(spec: TransitionSpec, locale: str = "zh-CN") -> dict[str, Any]:
     return {
-        "trigger": spec.trigger, "title": pick_title(spec.title, locale), "sources": list(spec.sources),
-        "dest": spec.dest, "roles": sorted(spec.roles), "guards": list(spec.guards),
+        "trigger": spec.trigger,
+        "title": pick_title(spec.title, locale),
+        "sources": list(spec.sources),
+        "dest": spec.dest,
+        "roles": sorted(spec.roles),
+        "guards": list(spec.guards),
         "required_fields": [f.name for f in spec.fields if f.required],
-        "fields": [field_view(f, locale) for f in spec.fields], "comment_required": spec.comment.value == "required",
+        "fields": [field_view(f, locale) for f in spec.fields],
+        "comment_required": spec.comment.value == "required",
     }
 
 
@@ -55,8 +67,12 @@ def definition_view(definition: AppealDefinition, version: int | None = None, lo
         "materials": [{"name": m.name, "title": pick_title(m.title, locale)} for m in definition.materials],
         "states": [
             {
-                "name": s.name, "title": pick_title(s.title, locale), "role": s.role, "terminal": s.terminal,
-                "clock": s.clock.value, "limit": str(s.limit) if s.limit else None,
+                "name": s.name,
+                "title": pick_title(s.title, locale),
+                "role": s.role,
+                "terminal": s.terminal,
+                "clock": s.clock.value,
+                "limit": str(s.limit) if s.limit else None,
             }
             for s in definition.states.values()
         ],

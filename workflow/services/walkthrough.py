@@ -18,9 +18,14 @@ Say = Callable[[str], None]
 
 # Readable values for well-known fields; anything else gets a value made from its type.
 SAMPLE_VALUES: dict[str, Any] = {
-    "event_name": "某香水品牌首店开业快闪活动", "venue": "长沙国金中心北广场", "expected_attendance": 800,
-    "contact_phone": "0731-8888 6666", "bank": "长沙银行五一支行", "materials_complete": True,
-    "inspection_findings": "场地消防通道畅通，舞台搭建符合安全要求", "amount_yuan": 200000,
+    "event_name": "某香水品牌首店开业快闪活动",
+    "venue": "长沙国金中心北广场",
+    "expected_attendance": 800,
+    "contact_phone": "0731-8888 6666",
+    "bank": "长沙银行五一支行",
+    "materials_complete": True,
+    "inspection_findings": "场地消防通道畅通，舞台搭建符合安全要求",
+    "amount_yuan": 200000,
 }
 
 
@@ -101,23 +106,27 @@ class Walkthrough:
             data["party_members"] = 5 if variant == 0 else 2
         appeal = self.wf.submit(definition.name, enterprise_id=enterprise_id, as_user=contact, data=data)
         number = appeal["number"]
-        self.say(f"\n{number}  {pick_title(definition.title, 'zh-CN')} / {pick_title(definition.title, 'en')}"
-                 f" — {appeal['enterprise']['name']}")
+        self.say(
+            f"\n{number}  {pick_title(definition.title, 'zh-CN')} / {pick_title(definition.title, 'en')}"
+            f" — {appeal['enterprise']['name']}"
+        )
         self.say(f"  {contact:<20} submit                 -> {appeal['state_title']}  (assignee {appeal['assignee']})")
         path = demo_path(definition, data, frozenset({"withdraw"}), longest=variant == 0)
         for transition in path:
             actor = self._actor_for(number, transition.trigger)
             fields = {f.name: sample_value(f, self.wf.clock.now()) for f in transition.fields}
-            comment = f"演示：{pick_title(transition.title, 'zh-CN')}" if transition.comment.value == "required" else None
+            comment = (
+                f"演示：{pick_title(transition.title, 'zh-CN')}" if transition.comment.value == "required" else None
+            )
             try:
                 outcome = self.wf.fire(number, transition.trigger, as_user=actor, data=fields, comment=comment)
             except WorkflowError as exc:
                 self.say(f"  {actor:<20} {transition.trigger:<22} refused: {exc}")
                 break
             title = pick_title(definition.states[outcome.state].title, "zh-CN")
-            holder = self.wf.show(number)["assignee"] or "-"
+            holder = str(self.wf.show(number)["assignee"] or "-")
             self.say(f"  {actor:<20} {transition.trigger:<22} -> {title}  (assignee {holder})")
-        return number
+        return str(number)
 
     def _actor_for(self, number: str, trigger: str) -> str:
         """Someone whose role and jurisdiction let them fire `trigger` on this appeal now."""

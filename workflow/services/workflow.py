@@ -15,11 +15,11 @@ from workflow.domain.guards import GUARDS
 from workflow.domain.machine import CompiledMachine
 from workflow.domain.sla import SlaPlanner
 from workflow.errors import AppealNotFound, UnitNotFound
+from workflow.persistence.repository import IS_OPEN
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services import commands
 from workflow.services.commands import Context, Outcome, load_actor, load_reachable
 from workflow.services.registry import DefinitionRegistry
-from workflow.persistence.repository import IS_OPEN
 from workflow.services.sla_report import at_risk_by, breached_by, sla_rates, sla_summary
 from workflow.services.views import appeal_view, definition_view, event_view, sla_view, transition_view
 
@@ -52,9 +52,11 @@ class Workflow:
     def submit(
         self, type: str, *, enterprise_id: int, as_user: str, data: Mapping[str, Any], channel: str = "online"
     ) -> dict[str, Any]:
-        outcome = self._write(lambda uow: commands.submit(
-            uow, self.context, type=type, enterprise_id=enterprise_id, username=as_user, data=data, channel=channel
-        ))
+        outcome = self._write(
+            lambda uow: commands.submit(
+                uow, self.context, type=type, enterprise_id=enterprise_id, username=as_user, data=data, channel=channel
+            )
+        )
         return self.show(outcome.number, as_user=as_user)
 
     def fire(
@@ -67,32 +69,64 @@ class Workflow:
         data: Mapping[str, Any] | None = None,
         expected_version: int | None = None,
     ) -> Outcome:
-        return self._write(lambda uow: commands.fire(
-            uow, self.context, number=number, trigger=trigger, username=as_user, comment=comment, data=data,
-            expected_version=expected_version,
-        ))
+        return self._write(
+            lambda uow: commands.fire(
+                uow,
+                self.context,
+                number=number,
+                trigger=trigger,
+                username=as_user,
+                comment=comment,
+                data=data,
+                expected_version=expected_version,
+            )
+        )
 
-    def assign(self, number: str, to_user: str, *, as_user: str, comment: str | None = None,
-               expected_version: int | None = None) -> Outcome:
-        return self._write(lambda uow: commands.assign(
-            uow, self.context, number=number, to_username=to_user, username=as_user, comment=comment,
-            expected_version=expected_version,
-        ))
+    def assign(
+        self,
+        number: str,
+        to_user: str,
+        *,
+        as_user: str,
+        comment: str | None = None,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        return self._write(
+            lambda uow: commands.assign(
+                uow,
+                self.context,
+                number=number,
+                to_username=to_user,
+                username=as_user,
+                comment=comment,
+                expected_version=expected_version,
+            )
+        )
 
     def comment(self, number: str, text: str, *, as_user: str) -> int:
         return self._write(lambda uow: commands.comment(uow, self.context, number=number, username=as_user, text=text))
 
     def escalate(self, number: str, *, as_user: str, reason: str, expected_version: int | None = None) -> Outcome:
-        return self._write(lambda uow: commands.escalate(
-            uow, self.context, number=number, username=as_user, reason=reason, expected_version=expected_version
-        ))
+        return self._write(
+            lambda uow: commands.escalate(
+                uow, self.context, number=number, username=as_user, reason=reason, expected_version=expected_version
+            )
+        )
 
-    def send_down(self, number: str, *, as_user: str, instructions: str,
-                  expected_version: int | None = None) -> Outcome:
-        return self._write(lambda uow: commands.escalate(
-            uow, self.context, number=number, username=as_user, reason=instructions,
-            expected_version=expected_version, kind="sent_down",
-        ))
+    def send_down(
+        self, number: str, *, as_user: str, instructions: str, expected_version: int | None = None
+    ) -> Outcome:
+        return self._write(
+            lambda uow: commands.escalate(
+                uow,
+                self.context,
+                number=number,
+                username=as_user,
+                reason=instructions,
+                expected_version=expected_version,
+                kind="sent_down",
+            )
+        )
 
     # --- queries -----------------------------------------------------------------------
     def show(self, number: str, *, as_user: str | None = None, locale: str = "zh-CN") -> dict[str, Any]:
@@ -163,8 +197,14 @@ class Workflow:
                     raise UnitNotFound(unit)
                 unit_path = row.path
             records, total = uow.repo.list_appeals(
-                state=state, type=type, unit_path=unit_path, scope=scope, open_only=open_only, limit=limit,
-                offset=offset, extra=extra,
+                state=state,
+                type=type,
+                unit_path=unit_path,
+                scope=scope,
+                open_only=open_only,
+                limit=limit,
+                offset=offset,
+                extra=extra,
             )
             return self._views(uow, records, locale), total
 
@@ -197,7 +237,7 @@ class Workflow:
             u.id: {"id": u.id, "code": u.code, "kind": u.kind, "name": u.name, "name_en": u.name_en, "children": []}
             for u in units
         }
-        roots = []
+        roots: list[dict[str, Any]] = []
         for u in units:
             (nodes[u.parent_id]["children"] if u.parent_id in nodes else roots).append(nodes[u.id])
         for e in enterprises:
@@ -216,9 +256,16 @@ class Workflow:
                 path = row.path
             return [
                 {
-                    "id": r.id, "username": r.username, "display_name": r.display_name, "role": r.role,
-                    "unit": r.unit_code, "unit_name": r.unit_name, "enterprise_id": r.enterprise_id,
-                    "email": r.email, "locale": r.locale, "active": r.active,
+                    "id": r.id,
+                    "username": r.username,
+                    "display_name": r.display_name,
+                    "role": r.role,
+                    "unit": r.unit_code,
+                    "unit_name": r.unit_name,
+                    "enterprise_id": r.enterprise_id,
+                    "email": r.email,
+                    "locale": r.locale,
+                    "active": r.active,
                 }
                 for r in uow.repo.users(role=role, unit_path=path)
             ]
@@ -247,11 +294,18 @@ class Workflow:
         views = []
         for record in records:
             loaded = self.registry.get(uow, record.definition_id)
-            views.append(appeal_view(
-                record, loaded.spec, definition_version=loaded.version, names=names, units=units,
-                enterprise_name=enterprises.get(record.enterprise_id, ""), locale=locale,
-                sla=sla_view(record, self.planner, now),
-            ))
+            views.append(
+                appeal_view(
+                    record,
+                    loaded.spec,
+                    definition_version=loaded.version,
+                    names=names,
+                    units=units,
+                    enterprise_name=enterprises.get(record.enterprise_id, ""),
+                    locale=locale,
+                    sla=sla_view(record, self.planner, now),
+                )
+            )
         return views
 
 

@@ -8,8 +8,8 @@ Create Date: 2026-11-26 06:50:58.114199
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import workflow.persistence.tables as tables
 
@@ -92,9 +92,7 @@ def upgrade() -> None:
         sa.Column("party_members", sa.Integer(), nullable=False),
         sa.Column("created_at", tables.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["building_id"], ["units.id"], name=op.f("fk_enterprises_building_id_units")),
-        sa.ForeignKeyConstraint(
-            ["specialist_id"], ["users.id"], name=op.f("fk_enterprises_specialist_id_users")
-        ),
+        sa.ForeignKeyConstraint(["specialist_id"], ["users.id"], name=op.f("fk_enterprises_specialist_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_enterprises")),
         sa.UniqueConstraint("credit_code", name=op.f("uq_enterprises_credit_code")),
     )
@@ -138,9 +136,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["enterprise_id"], ["enterprises.id"], name=op.f("fk_appeals_enterprise_id_enterprises")
         ),
-        sa.ForeignKeyConstraint(
-            ["submitted_by_id"], ["users.id"], name=op.f("fk_appeals_submitted_by_id_users")
-        ),
+        sa.ForeignKeyConstraint(["submitted_by_id"], ["users.id"], name=op.f("fk_appeals_submitted_by_id_users")),
         sa.ForeignKeyConstraint(["unit_id"], ["units.id"], name=op.f("fk_appeals_unit_id_units")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_appeals")),
         sa.UniqueConstraint("number", name=op.f("uq_appeals_number")),
@@ -181,9 +177,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.ForeignKeyConstraint(["actor_id"], ["users.id"], name=op.f("fk_appeal_events_actor_id_users")),
-        sa.ForeignKeyConstraint(
-            ["appeal_id"], ["appeals.id"], name=op.f("fk_appeal_events_appeal_id_appeals")
-        ),
+        sa.ForeignKeyConstraint(["appeal_id"], ["appeals.id"], name=op.f("fk_appeal_events_appeal_id_appeals")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_appeal_events")),
     )
     with op.batch_alter_table("appeal_events", schema=None) as batch_op:

@@ -8,8 +8,8 @@ Create Date: 2026-11-26 07:08:11.308809
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import workflow.persistence.tables as tables
 
