@@ -15,6 +15,7 @@ import yaml
 
 from workflow.domain.durations import WorkingDuration
 from workflow.domain.guards import GUARDS
+from workflow.domain.notices import NOTICE_RECIPIENTS, NoticeKind, NoticeRule
 from workflow.domain.org import DEFINITION_ROLES, Level
 from workflow.domain.spec import (
     LOCALES,
@@ -45,8 +46,9 @@ TOP_KEYS = {
 }
 REQUIRED_TOP_KEYS = ("name", "version", "title", "prefix", "states", "transitions")
 FIELD_KEYS = {"name", "type", "title", "required", "choices", "min_length", "max_length", "min", "max", "help"}
-STATE_KEYS = {"title", "role", "clock", "terminal", "initial", "limit", "description", "department"}
-TRANSITION_KEYS = {"trigger", "from", "to", "roles", "guards", "fields", "comment", "title"}
+STATE_KEYS = {"title", "role", "clock", "terminal", "initial", "limit", "description", "department", "notify"}
+TRANSITION_KEYS = {"trigger", "from", "to", "roles", "guards", "fields", "comment", "title", "notify"}
+NOTIFY_KEYS = {"notice", "to"}
 MATERIAL_KEYS = {"name", "title"}
 # Triggers the engine owns; a definition may not reuse them.
 RESERVED_TRIGGERS = {"submit", "assign", "comment", "escalate", "send_down"}
@@ -458,11 +460,19 @@ def _states(reader: _Reader, node: yaml.Node | None) -> tuple[dict[str, tuple[St
             reader.problem(
                 values["department"], f"state {name!r}: a department applies only where role is bureau_officer"
             )
+        notify = _notify(reader, values.get("notify"), f"state {name!r}")
         if "initial" in values and reader.boolean(values["initial"], f"state {name!r} initial"):
             initial.append((name, values["initial"]))
         states[name] = (
             StateSpec(
-                name=name, title=title, role=role, clock=clock, terminal=terminal, limit=limit, department=department
+                name=name,
+                title=title,
+                role=role,
+                clock=clock,
+                terminal=terminal,
+                limit=limit,
+                department=department,
+                notify=notify,
             ),
             key_node,
         )
@@ -539,6 +549,7 @@ def _transitions(
         title = reader.titles(values["title"], f"{label} title") if "title" in values else {}
         if "title" not in values:
             reader.problem(item, f"{label}: missing 'title' (zh-CN and en)")
+        notify = _notify(reader, values.get("notify"), label)
         if trigger is not None and dest is not None and sources:
             spec = TransitionSpec(
                 trigger=trigger,
@@ -549,9 +560,36 @@ def _transitions(
                 guards=tuple(guards),
                 fields=tuple(fields),
                 comment=comment,
+                notify=notify,
             )
             transitions.append((spec, item))
     return transitions
+
+
+def _notify(reader: _Reader, node: yaml.Node | None, where: str) -> tuple[NoticeRule, ...]:
+    """`notify: [{notice: KIND, to: [ROLE | assignee | submitter, ...]}]`."""
+    if node is None:
+        return ()
+    rules = []
+    for item in reader.sequence(node, f"{where} notify"):
+        entries = {k: v for k, (_, v) in reader.mapping(item, f"{where} notify entry", NOTIFY_KEYS).items()}
+        if "notice" not in entries or "to" not in entries:
+            reader.problem(item, f"{where}: a notify entry needs 'notice' and 'to'")
+            continue
+        kind = reader.text(entries["notice"], f"{where} notice")
+        if kind is not None and kind not in set(NoticeKind):
+            reader.problem(entries["notice"], f"{where}: unknown notice {kind!r}; known: {', '.join(NoticeKind)}")
+            kind = None
+        recipients = []
+        for name, at in reader.names(entries["to"], f"{where} notice recipient"):
+            if name not in NOTICE_RECIPIENTS:
+                allowed = ", ".join(sorted(NOTICE_RECIPIENTS))
+                reader.problem(at, f"{where}: unknown notice recipient {name!r}; allowed: {allowed}")
+            else:
+                recipients.append(name)
+        if kind is not None and recipients:
+            rules.append(NoticeRule(NoticeKind(kind), tuple(recipients)))
+    return tuple(rules)
 
 
 def _check_graph(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from workflow.domain.durations import WorkingDuration
+from workflow.domain.notices import NoticeRule
 from workflow.domain.org import Level
 
 LOCALES = ("zh-CN", "en")
@@ -66,6 +67,7 @@ class StateSpec:
     terminal: bool
     limit: WorkingDuration | None = None
     department: str | None = None  # unit code of the district department that acts here, e.g. DEP-APPROVAL
+    notify: tuple[NoticeRule, ...] = ()  # sent when an appeal enters this state
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class TransitionSpec:
     guards: tuple[str, ...] = ()
     fields: tuple[FieldSpec, ...] = ()
     comment: CommentRule = CommentRule.OPTIONAL
+    notify: tuple[NoticeRule, ...] = ()  # sent when this transition fires
 
 
 @dataclass(frozen=True)

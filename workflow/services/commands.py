@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ from workflow.domain.appeal import (
 )
 from workflow.domain.forms import clean_form
 from workflow.domain.guards import GUARDS
+from workflow.domain.notices import NoticeKind
 from workflow.domain.org import CHAIN, LEAD_ROLE_OF_LEVEL, ROLES_OF_LEVEL, SUPERVISOR_ROLES, Level, Role
 from workflow.domain.sla import ClockChange, SlaPlanner
 from workflow.domain.spec import AppealDefinition, CommentRule
@@ -45,6 +46,7 @@ from workflow.errors import (
 )
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.clocks import change_columns, clocks_of, timer_rows, unchanged_columns
+from workflow.services.notify import LEVEL_TITLES, Notifier, snapshot
 from workflow.services.registry import DefinitionRegistry, LoadedDefinition
 
 log = logging.getLogger(__name__)
@@ -201,6 +203,7 @@ def submit(
             },
         }
     )
+    Notifier(uow, now).on_submit(definition, replace(draft, id=appeal_id), actor, assignee_id, clocks.clocks.due_at)
     uow.commit()
     log.info("appeal %s submitted by %s (%s)", number, username, type)
     return Outcome(number, definition.initial, 1, assignee_id, level.value)
@@ -271,6 +274,18 @@ def fire(
         },
         clocks,
     )
+    Notifier(uow, now).on_transition(
+        definition,
+        appeal,
+        spec,
+        new_state=new_state,
+        version=appeal.version + 1,
+        actor=actor,
+        assignee_id=assignee_id,
+        supplied=supplied,
+        comment=comment,
+        due_at=clocks.clocks.due_at,
+    )
     uow.commit()
     return Outcome(number, new_state, appeal.version + 1, assignee_id, appeal.level)
 
@@ -315,6 +330,22 @@ def assign(
             "payload": {"assignee_id": target.id, "previous_assignee_id": appeal.assignee_id},
         },
     )
+    if target.id != actor.id:
+        definition = ctx.registry.get(uow, appeal.definition_id).spec
+        notifier = Notifier(uow, now)
+        notifier.send(
+            NoticeKind.ASSIGNED,
+            appeal,
+            [target.id],
+            f"v{appeal.version + 1}",
+            {
+                "appeal": snapshot(definition, appeal, enterprise_name=notifier.enterprise_name(appeal.enterprise_id)),
+                "actor": {"username": actor.username, "display_name": actor.display_name},
+                "transition": None,
+                "fields": {},
+                "comment": _clean_comment(comment),
+            },
+        )
     uow.commit()
     return Outcome(number, appeal.state, appeal.version + 1, target.id, appeal.level)
 
@@ -444,24 +475,26 @@ def move_level(
     people = set(uow.repo.people_at(unit_id, ROLES_OF_LEVEL[target]))
     if assignee_id is not None:
         people.add(assignee_id)
-    notice_kind = "escalated" if kind == EventKind.ESCALATED else "sent_down"
+    notifier = Notifier(uow, now)
     payload = {
-        "number": appeal.number,
+        "appeal": snapshot(
+            definition,
+            appeal,
+            level=target.value,
+            due_at=clocks.clocks.due_at,
+            enterprise_name=notifier.enterprise_name(appeal.enterprise_id),
+        ),
         "from_level": appeal.level,
-        "level": target.value,
+        "from_level_title": LEVEL_TITLES[Level(appeal.level)],
         "reason": reason,
         "breach": breached,
     }
-    uow.repo.add_notices(appeal.id, notice_kind, sorted(people), f"{notice_kind}:{appeal.id}:{version}", payload, now)
+    going_up = kind == EventKind.ESCALATED
+    arrived = NoticeKind.ESCALATED if going_up else NoticeKind.SENT_DOWN
+    left = NoticeKind.ESCALATED_AWAY if going_up else NoticeKind.SENT_DOWN_AWAY
+    notifier.send(arrived, appeal, people, f"v{version}", payload)
     if appeal.assignee_id is not None and appeal.assignee_id not in people:  # the level left behind
-        uow.repo.add_notices(
-            appeal.id,
-            f"{notice_kind}_away",
-            [appeal.assignee_id],
-            f"{notice_kind}_away:{appeal.id}:{version}",
-            payload,
-            now,
-        )
+        notifier.send(left, appeal, [appeal.assignee_id], f"v{version}", payload)
     return Outcome(appeal.number, appeal.state, version, assignee_id, target.value)
 
 

@@ -17,13 +17,14 @@ from datetime import timedelta
 from typing import Any
 
 from workflow.domain.appeal import EventKind
+from workflow.domain.notices import NoticeKind
 from workflow.domain.org import LEAD_ROLE_OF_LEVEL, ROLES_OF_LEVEL, Level
 from workflow.domain.sla import BREACH
-from workflow.domain.spec import pick_title
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.calendars import refresh_calendar
-from workflow.services.clocks import unchanged_columns
+from workflow.services.clocks import clocks_of, unchanged_columns
 from workflow.services.commands import _write, move_level
+from workflow.services.notify import Notifier, snapshot
 from workflow.services.workflow import Workflow
 
 log = logging.getLogger(__name__)
@@ -109,27 +110,30 @@ class Sweeper:
                 return
             definition = ctx.registry.get(uow, appeal.definition_id).spec
             now = ctx.clock.now()
+            notifier = Notifier(uow, now)
+            due = appeal.state_due_at if timer.clock == "state" else appeal.overall_due_at
             payload = {
-                "number": appeal.number,
-                "type": appeal.type,
-                "title": pick_title(definition.title, "zh-CN"),
-                "state": appeal.state,
+                "appeal": snapshot(
+                    definition,
+                    appeal,
+                    due_at=clocks_of(appeal).due_at,
+                    enterprise_name=notifier.enterprise_name(appeal.enterprise_id),
+                ),
                 "clock": timer.clock,
                 "threshold": timer.threshold,
-                "due_at": (appeal.state_due_at if timer.clock == "state" else appeal.overall_due_at),
+                "limit_due_at": due.isoformat() if due else None,
             }
-            payload["due_at"] = payload["due_at"].isoformat() if payload["due_at"] else None
             if timer.threshold < BREACH:
                 recipients = (
                     [appeal.assignee_id]
                     if appeal.assignee_id
                     else uow.repo.people_at(appeal.unit_id, ROLES_OF_LEVEL[Level(appeal.level)])
                 )
-                uow.repo.add_notices(appeal.id, "reminder", recipients, f"reminder:{timer.id}", payload, now)
+                notifier.send(NoticeKind.REMINDER, appeal, recipients, f"timer{timer.id}", payload)
                 uow.commit()
                 report.reminders += 1
                 return
-            reason = f"time limit breached ({timer.clock} limit, due {payload['due_at']})"
+            reason = f"time limit breached ({timer.clock} limit, due {payload['limit_due_at']})"
             above = Level(appeal.level).above()
             if above is not None:
                 move_level(
@@ -163,11 +167,6 @@ class Sweeper:
             people.add(appeal.assignee_id)
         lead = LEAD_ROLE_OF_LEVEL[Level.DISTRICT]
         log.warning("appeal %s breached at the district level; %s told", appeal.number, lead)
-        uow.repo.add_notices(
-            appeal.id,
-            "breached",
-            sorted(people),
-            f"breached:{appeal.id}:{appeal.version + 1}",
-            {**payload, "reason": reason},
-            now,
+        Notifier(uow, now).send(
+            NoticeKind.BREACHED, appeal, people, f"v{appeal.version + 1}", {**payload, "reason": reason}
         )
