@@ -6,7 +6,7 @@ import argparse
 import os
 import signal
 import threading
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 from workflow.cli.common import add_json_flag, open_workflow
 from workflow.cli.output import emit_json, emit_line, emit_table
 from workflow.errors import InvalidInput
+from workflow.scheduling.jobs import Housekeeping
 from workflow.scheduling.scheduler import SweepScheduler
 from workflow.services.calendars import load_notice
-from workflow.services.sweeper import Sweeper
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 INTERVAL_VARIABLE = "APPEALS_SWEEP_INTERVAL"
@@ -98,23 +98,23 @@ def _moment(text: str) -> datetime:
 
 def _sweep(args: argparse.Namespace) -> int:
     wf = open_workflow(args)
-    from datetime import timedelta
-
-    report = Sweeper(wf, lease=timedelta(seconds=args.lease)).sweep()
+    report = Housekeeping(wf, lease=timedelta(seconds=args.lease)).sweep()
     if args.json:
-        emit_json(report.as_dict())
-    else:
-        emit_line(
-            f"claimed {report.claimed}, fired {report.fired}: {report.reminders} reminders, "
-            f"{report.escalations} escalations, {report.breaches_at_top} breaches at the district; "
-            f"{report.skipped} skipped"
-        )
+        emit_json(report)
+        return 0
+    n = report["notices"]
+    emit_line(
+        f"timers: claimed {report['claimed']}, fired {report['fired']} ({report['reminders']} reminders, "
+        f"{report['escalations']} escalations, {report['breaches_at_top']} breaches at the district), "
+        f"{report['skipped']} skipped; digests written {report['digests']}; notices: sent {n['sent']}, "
+        f"skipped {n['skipped']}, retrying {n['retried']}, failed {n['failed']}"
+    )
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
     wf = open_workflow(args)
-    scheduler = SweepScheduler(Sweeper(wf), interval=args.interval)
+    scheduler = SweepScheduler(Housekeeping(wf), interval=args.interval)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -252,8 +252,8 @@ class Notice(Base):
         Index(
             "ix_notices_pending",
             "next_attempt_at",
-            postgresql_where=text("status = 'pending'"),
-            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status IN ('pending', 'sending')"),
+            sqlite_where=text("status IN ('pending', 'sending')"),
         ),
         Index("ix_notices_recipient", "recipient_id", "id"),
     )
@@ -272,6 +272,29 @@ class Notice(Base):
     read_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any]]
+    # Email delivery: pending -> sending (claimed with a lease) -> sent | failed | skipped.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+
+
+class NoticePreference(Base):
+    """Per person and notice kind: email (default), off, or digest only."""
+
+    __tablename__ = "notice_preferences"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(8))
+
+
+class DigestRun(Base):
+    """One row per day on which the daily digests were written: the key that makes it once a day."""
+
+    __tablename__ = "digest_runs"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    created_at: Mapped[datetime]
+    node: Mapped[str] = mapped_column(String(64))
 
 
 class CalendarOverride(Base):

@@ -5,10 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from workflow.services.sweeper import Sweeper
+
+class Sweeps(Protocol):
+    node: str
+
+    def sweep(self) -> Any: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +22,7 @@ log = logging.getLogger(__name__)
 class SweepScheduler:
     """Runs a sweep every `interval` seconds in a background thread; overlapping runs are skipped."""
 
-    def __init__(self, sweeper: Sweeper, interval: float = 5.0) -> None:
+    def __init__(self, sweeper: Sweeps, interval: float = 5.0) -> None:
         if interval <= 0:
             raise ValueError(f"the sweep interval must be positive, got {interval}")
         self.sweeper = sweeper

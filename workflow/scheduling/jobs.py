@@ -1,0 +1,37 @@
+"""What a sweep pass does, in order: fire due timers, write the day's digests, deliver the outbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from notifications.channels import Channel, channel_from_environment, sender_address
+from notifications.digest import write_daily_digests
+from notifications.dispatcher import Dispatcher
+from workflow.services.sweeper import Sweeper, node_name
+from workflow.services.workflow import Workflow
+
+
+class Housekeeping:
+    """One pass of every periodic job; `appeals sweep` runs it once, `appeals worker` on a schedule."""
+
+    def __init__(
+        self,
+        wf: Workflow,
+        *,
+        node: str | None = None,
+        lease: timedelta = timedelta(seconds=60),
+        channel: Channel | None = None,
+    ) -> None:
+        self.node = node or node_name()
+        self.wf = wf
+        self.sweeper = Sweeper(wf, node=self.node, lease=lease)
+        self.dispatcher = Dispatcher(
+            wf.engine, wf.clock, channel or channel_from_environment(), node=self.node, sender=sender_address()
+        )
+
+    def sweep(self) -> dict[str, Any]:
+        report = self.sweeper.sweep().as_dict()
+        report["digests"] = write_daily_digests(self.wf, self.node)
+        report["notices"] = self.dispatcher.dispatch().as_dict()
+        return report
