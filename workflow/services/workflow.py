@@ -13,9 +13,11 @@ from workflow.domain.appeal import AppealRecord, EventRecord, Snapshot, replay, 
 from workflow.domain.calendar import WorkingCalendar
 from workflow.domain.guards import GUARDS
 from workflow.domain.machine import CompiledMachine
+from workflow.domain.org import Level
 from workflow.domain.sla import SlaPlanner
-from workflow.errors import AppealNotFound, UnitNotFound
+from workflow.errors import AppealNotFound, InvalidInput, UnitNotFound
 from workflow.persistence.repository import IS_OPEN
+from workflow.persistence.repository import appeals as appeals_table
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services import commands
 from workflow.services.commands import Context, Outcome, load_actor, load_reachable
@@ -180,6 +182,8 @@ class Workflow:
         open_only: bool = False,
         overdue: bool = False,
         at_risk: bool = False,
+        level: str | None = None,
+        assignee: str | None = None,
         limit: int = 100,
         offset: int = 0,
         locale: str = "zh-CN",
@@ -188,7 +192,14 @@ class Workflow:
         now = self.clock.now()
         extra = [IS_OPEN, breached_by(now)] if overdue else []
         extra += [IS_OPEN, at_risk_by(now)] if at_risk else []
+        if level is not None:
+            if level not in {lv.value for lv in Level}:
+                raise InvalidInput(f"unknown level {level!r}; allowed: {', '.join(lv.value for lv in Level)}")
+            extra.append(appeals_table.c.level == level)
         with self._read() as uow:
+            if assignee is not None:
+                holder = load_actor(uow, assignee)
+                extra.append(appeals_table.c.assignee_id == holder.id)
             scope = load_actor(uow, as_user) if as_user else None
             unit_path = None
             if unit is not None:
@@ -216,6 +227,22 @@ class Workflow:
             summary = sla_summary(uow, as_of or self.clock.now(), unit)
             summary["rates"] = sla_rates(uow, unit, since)
             return summary
+
+    def unit_code_of_path(self, path: str) -> str | None:
+        """The code of the unit at a materialised path (a user's scope), e.g. "/1/2/" -> "S01"."""
+        with self._read() as uow:
+            ids = [int(part) for part in path.strip("/").split("/") if part]
+            if not ids:
+                return None
+            unit = uow.repo.units_by_id([ids[-1]]).get(ids[-1])
+            return str(unit.code) if unit is not None else None
+
+    def unit_within(self, code: str, scope_path: str) -> bool:
+        with self._read() as uow:
+            unit = uow.repo.unit_by_code(code)
+            if unit is None:
+                raise UnitNotFound(code)
+            return str(unit.path).startswith(scope_path)
 
     def definitions(self, locale: str = "zh-CN") -> list[dict[str, Any]]:
         with self._read() as uow:

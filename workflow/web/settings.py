@@ -1,0 +1,36 @@
+"""Web settings from the environment; a default secret is refused outside the demo."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+from workflow.errors import InvalidInput
+
+SECRET_VARIABLE = "APPEALS_SECRET_KEY"
+DEMO_SECRET = "demo-secret-not-for-production"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    secret_key: str
+    demo: bool = False
+    token_ttl: timedelta = timedelta(hours=8)
+    secure_cookies: bool = False  # set when served over HTTPS (or behind a proxy that terminates it)
+
+    @classmethod
+    def from_environment(cls, *, demo: bool = False) -> WebSettings:
+        secret = os.environ.get(SECRET_VARIABLE, "")
+        if not secret:
+            if not demo:
+                raise InvalidInput(
+                    f"set {SECRET_VARIABLE} to a long random string (e.g. `python -c 'import secrets; "
+                    f"print(secrets.token_urlsafe(48))'`); only `appeals serve --demo` runs without one"
+                )
+            secret = DEMO_SECRET
+        elif len(secret) < 32 or (secret == DEMO_SECRET and not demo):
+            raise InvalidInput(f"{SECRET_VARIABLE} must be at least 32 characters and not the demo secret")
+        hours = float(os.environ.get("APPEALS_TOKEN_TTL_HOURS", "8"))
+        secure = os.environ.get("APPEALS_SECURE_COOKIES", "") == "1"
+        return cls(secret_key=secret, demo=demo, token_ttl=timedelta(hours=hours), secure_cookies=secure)
