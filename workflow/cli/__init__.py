@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from workflow.cli import admin_commands, case_commands, notice_commands, time_commands
+from workflow.cli import admin_commands, case_commands, notice_commands, time_commands, web_commands
 from workflow.errors import WorkflowError
 
 log = logging.getLogger("workflow.cli")
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     case_commands.register(commands)
     time_commands.register(commands)
     notice_commands.register(commands)
+    web_commands.register(commands)
     return parser
 
 

@@ -101,7 +101,7 @@ def _sweep(args: argparse.Namespace) -> int:
     report = Housekeeping(wf, lease=timedelta(seconds=args.lease)).sweep()
     if args.json:
         emit_json(report)
-        return 0
+        return 1 if report["errors"] else 0
     n = report["notices"]
     emit_line(
         f"timers: claimed {report['claimed']}, fired {report['fired']} ({report['reminders']} reminders, "
@@ -109,7 +109,7 @@ def _sweep(args: argparse.Namespace) -> int:
         f"{report['skipped']} skipped; digests written {report['digests']}; notices: sent {n['sent']}, "
         f"skipped {n['skipped']}, retrying {n['retried']}, failed {n['failed']}"
     )
-    return 0
+    return 1 if report["errors"] else 0
 
 
 def _worker(args: argparse.Namespace) -> int:

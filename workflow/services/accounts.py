@@ -30,8 +30,6 @@ ACCOUNT_LIMIT, ADDRESS_LIMIT = 5, 30  # failures per window before sign-in is re
 WINDOW = timedelta(minutes=15)
 
 
-
-
 class TooManyAttempts(WorkflowError):
     code = "too_many_attempts"
 

@@ -82,7 +82,7 @@ INDUSTRIES = [
     ("餐饮管理有限公司", "catering"),
     ("网络科技有限公司", "internet"),
 ]
-DEMO_PASSWORD_NOTE = "demo users have no password until the web application sets them"
+DEMO_PASSWORD = "demo-2026-appeals"  # printed by `appeals serve --demo`; never used outside the demo
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,14 @@ def _person(rng: random.Random, used: set[str]) -> str:
             return name
 
 
-def load_demo(uow: UnitOfWork, clock: Clock, *, enterprises_per_building: int = 30, seed: int = 2026) -> DemoSummary:
+def load_demo(
+    uow: UnitOfWork,
+    clock: Clock,
+    *,
+    enterprises_per_building: int = 30,
+    seed: int = 2026,
+    password_hash: str | None = None,
+) -> DemoSummary:
     """Insert the demo district; refuses to run twice on one database."""
     conn = uow.connection
     if conn.execute(select(units_t.c.id).where(units_t.c.code == DISTRICT[0])).first() is not None:
@@ -148,7 +155,7 @@ def load_demo(uow: UnitOfWork, clock: Clock, *, enterprises_per_building: int = 
             "email": f"{username}@demo.appeals.local",
             "phone": None,
             "locale": "zh-CN",
-            "password_hash": None,
+            "password_hash": password_hash,
             "active": True,
             "created_at": now,
             "enterprise_id": None,

@@ -85,7 +85,13 @@ class Sweeper:
                 log.error("fault injected: exiting after claiming %d timers", len(claimed))
                 os._exit(70)
             for timer in claimed:
-                self.fire(timer, report)
+                try:
+                    self.fire(timer, report)
+                except Exception as exc:  # one bad timer must not strand the rest of its batch
+                    log.exception(
+                        "timer %s of appeal %s failed to fire; retried after its lease", timer.id, timer.appeal_id
+                    )
+                    report.errors.append(f"timer {timer.id} (appeal {timer.appeal_id}): {type(exc).__name__}: {exc}")
         if report.claimed:
             log.info("sweep by %s: %s", self.node, report.as_dict())
         return report

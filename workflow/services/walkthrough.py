@@ -99,34 +99,41 @@ class Walkthrough:
                 numbers.append(self.walk(definition, enterprise, variant=round_number))
         return numbers
 
-    def walk(self, definition: AppealDefinition, enterprise_id: int, variant: int) -> str:
+    def submit(self, definition: AppealDefinition, enterprise_id: int, variant: int = 0) -> str:
         contact = f"contact-{enterprise_id:04d}"
         data = {f.name: sample_value(f, self.wf.clock.now()) for f in definition.fields if f.required}
         if "party_members" in data:  # one enterprise founds its own branch, the next joins a joint one
             data["party_members"] = 5 if variant == 0 else 2
         appeal = self.wf.submit(definition.name, enterprise_id=enterprise_id, as_user=contact, data=data)
-        number = appeal["number"]
         self.say(
-            f"\n{number}  {pick_title(definition.title, 'zh-CN')} / {pick_title(definition.title, 'en')}"
+            f"\n{appeal['number']}  {pick_title(definition.title, 'zh-CN')} / {pick_title(definition.title, 'en')}"
             f" — {appeal['enterprise']['name']}"
         )
         self.say(f"  {contact:<20} submit                 -> {appeal['state_title']}  (assignee {appeal['assignee']})")
-        path = demo_path(definition, data, frozenset({"withdraw"}), longest=variant == 0)
-        for transition in path:
-            actor = self._actor_for(number, transition.trigger)
-            fields = {f.name: sample_value(f, self.wf.clock.now()) for f in transition.fields}
-            comment = (
-                f"演示：{pick_title(transition.title, 'zh-CN')}" if transition.comment.value == "required" else None
-            )
+        return str(appeal["number"])
+
+    def step(self, number: str, transition: TransitionSpec) -> str:
+        """Fire one transition as someone allowed to; returns the new state."""
+        actor = self._actor_for(number, transition.trigger)
+        fields = {f.name: sample_value(f, self.wf.clock.now()) for f in transition.fields}
+        comment = f"演示：{pick_title(transition.title, 'zh-CN')}" if transition.comment.value == "required" else None
+        outcome = self.wf.fire(number, transition.trigger, as_user=actor, data=fields, comment=comment)
+        definition = self.wf.registry.spec_of(self.wf.record(number).definition_id)
+        title = pick_title(definition.states[outcome.state].title, "zh-CN")
+        holder = str(self.wf.show(number)["assignee"] or "-")
+        self.say(f"  {actor:<20} {transition.trigger:<22} -> {title}  (assignee {holder})")
+        return outcome.state
+
+    def walk(self, definition: AppealDefinition, enterprise_id: int, variant: int) -> str:
+        number = self.submit(definition, enterprise_id, variant)
+        data = self.wf.record(number).data
+        for transition in demo_path(definition, data, frozenset({"withdraw"}), longest=variant == 0):
             try:
-                outcome = self.wf.fire(number, transition.trigger, as_user=actor, data=fields, comment=comment)
+                self.step(number, transition)
             except WorkflowError as exc:
-                self.say(f"  {actor:<20} {transition.trigger:<22} refused: {exc}")
+                self.say(f"  {transition.trigger:<22} refused: {exc}")
                 break
-            title = pick_title(definition.states[outcome.state].title, "zh-CN")
-            holder = str(self.wf.show(number)["assignee"] or "-")
-            self.say(f"  {actor:<20} {transition.trigger:<22} -> {title}  (assignee {holder})")
-        return str(number)
+        return number
 
     def _actor_for(self, number: str, trigger: str) -> str:
         """Someone whose role and jurisdiction let them fire `trigger` on this appeal now."""
