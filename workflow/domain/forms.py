@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -45,6 +47,8 @@ def _clean_value(spec: FieldSpec, value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError(f"must be text, got {type(value).__name__}")
         text = value.strip()
+        if "\x00" in text:
+            raise ValueError("must not contain NUL characters")
         if kind in (FieldType.STRING, FieldType.EMAIL, FieldType.PHONE) and ("\n" in text or "\r" in text):
             raise ValueError("must be a single line")
         if kind is FieldType.EMAIL and not _EMAIL.match(text):
@@ -116,11 +120,14 @@ def _to_number(value: Any, *, integer: bool) -> int | float:
         if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
             return int(value)
         raise ValueError(f"must be a whole number, got {value!r}")
+    number: float | None = None
     if isinstance(value, int | float):
-        return value
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise ValueError(f"must be a number, got {value!r}")
+        number = value
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = float(value)
+    if number is None:
+        raise ValueError(f"must be a number, got {value!r}")
+    if not math.isfinite(number):  # NaN passes every min/max check; neither is valid JSON
+        raise ValueError(f"must be a finite number, got {value!r}")
+    return number

@@ -176,12 +176,18 @@ class SlaPlanner:
         if definition.time_limit is None:
             return None, None, []
         total = self.working(definition.time_limit)
+
+        def at(pct: int) -> datetime:
+            return self.calendar.add(anchor, max(total * pct / 100 - used, timedelta(0)))
+
+        # Thresholds passed before a pause stay passed: not reminded again, the breach not climbed again,
+        # but the appeal is still at risk (or breached) from the moment it resumes.
         timers = [
-            TimerPlan(TimerClock.OVERALL, pct, self.calendar.add(anchor, max(total * pct / 100 - used, timedelta(0))))
+            TimerPlan(TimerClock.OVERALL, pct, at(pct))
             for pct in (*definition.reminders, BREACH)
-            if total * pct / 100 > used or pct == BREACH  # thresholds passed before a pause stay passed
+            if total * pct / 100 > used
         ]
-        return timers[-1].due_at, _at(timers, _at_risk_pct(definition)), timers
+        return at(BREACH), at(_at_risk_pct(definition)), timers
 
     def _clocks(
         self,

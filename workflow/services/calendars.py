@@ -151,7 +151,7 @@ def refresh_calendar(wf: Workflow, known: tuple[int, str] | None) -> tuple[int, 
     """Pick up notices another node loaded (the sweeper calls this each pass); returns the new stamp."""
     with UnitOfWork(wf.engine, read_only=True) as uow:
         stamp = calendar_stamp(uow)
-        if known is not None and stamp != known:
+        if stamp != known:  # also on a sweeper's first pass: this node's calendar may predate the stamp
             wf.use_calendar(build_calendar(uow))
             log.info("holiday notices changed in the database; calendar reloaded")
     return stamp

@@ -438,8 +438,9 @@ def move_level(
             LEAD_ROLE_OF_LEVEL[target],
         )
     clocks = ctx.planner.entered(definition, clocks_of(appeal), appeal.state, now)
-    if breached:  # one breach climbs one level: what else was pending would climb it again
-        clocks = ClockChange(clocks.clocks, clocks.timers, True, True, clocks.decided)
+    if breached:  # one breach climbs one level: what is already due would climb it again, the rest stays armed
+        armed = ctx.planner.recomputed(definition, clocks.clocks, appeal.state, now).timers
+        clocks = ClockChange(clocks.clocks, tuple(t for t in armed if t.due_at > now), True, True, clocks.decided)
     values = {
         **unchanged_columns(appeal),
         **change_columns(clocks, now),
@@ -518,6 +519,8 @@ def _clean_comment(text: str | None) -> str | None:
     if text is None:
         return None
     text = text.strip()
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL; refuse it the same way on every backend
+        raise InvalidInput("a comment may not contain NUL characters")
     if len(text) > MAX_COMMENT:
         raise InvalidInput(f"a comment may be at most {MAX_COMMENT} characters; this one has {len(text)}")
     return text or None

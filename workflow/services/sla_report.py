@@ -34,7 +34,7 @@ def _count(condition: ColumnElement[bool]) -> Any:
 
 def sla_summary(uow: UnitOfWork, now: datetime, unit_code: str | None = None) -> dict[str, Any]:
     """Counts over open appeals per chain level and holding unit; one grouped query on a partial index."""
-    conditions: list[ColumnElement[bool]] = [IS_OPEN]
+    conditions: list[ColumnElement[bool]] = [IS_OPEN, appeals.c.created_at <= now]
     scope = None
     if unit_code is not None:
         scope = uow.repo.unit_by_code(unit_code)
