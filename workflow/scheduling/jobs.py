@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +28,12 @@ class Housekeeping:
         self.wf = wf
         self.sweeper = Sweeper(wf, node=self.node, lease=lease)
         self.dispatcher = Dispatcher(
-            wf.engine, wf.clock, channel or channel_from_environment(), node=self.node, sender=sender_address()
+            wf.engine,
+            wf.clock,
+            channel or channel_from_environment(),
+            node=self.node,
+            sender=sender_address(),
+            max_attempts=int(os.environ.get("APPEALS_MAIL_MAX_ATTEMPTS", "5")),
         )
 
     def sweep(self) -> dict[str, Any]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
+
+from workflow.clock import Clock, SystemClock
 
 
 class Sweeps(Protocol):
@@ -22,11 +24,13 @@ log = logging.getLogger(__name__)
 class SweepScheduler:
     """Runs a sweep every `interval` seconds in a background thread; overlapping runs are skipped."""
 
-    def __init__(self, sweeper: Sweeps, interval: float = 5.0) -> None:
+    def __init__(self, sweeper: Sweeps, interval: float = 5.0, wall_clock: Clock | None = None) -> None:
         if interval <= 0:
             raise ValueError(f"the sweep interval must be positive, got {interval}")
         self.sweeper = sweeper
         self.interval = interval
+        # APScheduler counts intervals on the real clock; ours only says "first run now".
+        self.wall_clock = wall_clock or SystemClock()
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self.passes = 0
         self._lock = threading.Lock()
@@ -46,7 +50,7 @@ class SweepScheduler:
             seconds=self.interval,
             max_instances=1,
             coalesce=True,
-            next_run_time=datetime.now(UTC),
+            next_run_time=self.wall_clock.now(),
             id="sweep",  # wake-up time only; the sweep reads the injected clock
         )
         self._scheduler.start()
