@@ -240,10 +240,21 @@ class _Reader:
             return None
 
 
+def _compose(source: str) -> yaml.Node | None:
+    """The C parser when PyYAML has it (5x faster); the pure one for its exact error messages."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return yaml.compose(source, Loader=fast)
+        except yaml.YAMLError:
+            pass
+    return yaml.compose(source, Loader=yaml.SafeLoader)
+
+
 def _parse(source: str, path: str, expected_name: str | None = None) -> tuple[AppealDefinition | None, list[Problem]]:
     reader = _Reader(path)
     try:
-        root = yaml.compose(source, Loader=yaml.SafeLoader)
+        root = _compose(source)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1

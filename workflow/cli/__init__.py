@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from workflow.cli import admin_commands, case_commands, notice_commands, time_commands, web_commands
+from workflow.cli.common import close_workflows
 from workflow.errors import WorkflowError
 
 log = logging.getLogger("workflow.cli")
@@ -37,7 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
     time_commands.register(commands)
     notice_commands.register(commands)
     web_commands.register(commands)
+    for leaf in _leaf_parsers(parser):
+        # `appeals case show N --db URL` works as well as `appeals --db URL case show N`.
+        leaf.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help="same as appeals --db URL")
     return parser
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        return [parser]
+    leaves: list[argparse.ArgumentParser] = []
+    for child in dict.fromkeys(subs[0].choices.values()):
+        leaves.extend(_leaf_parsers(child))
+    return leaves
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.debug("unexpected error", exc_info=True)
         _fail(f"internal error ({type(exc).__name__}): {_first_line(str(exc))}; rerun with -vv for details")
         return 1
+    finally:
+        close_workflows()
 
 
 def _fail(message: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from workflow.bootstrap import connect, database_url, definition_paths
+from workflow.bootstrap import database_url, definition_paths
 from workflow.cli.common import add_json_flag, open_workflow
 from workflow.cli.output import emit_json, emit_line, emit_table
 from workflow.definitions import load_definitions, shipped_definition_files
@@ -85,7 +85,7 @@ def register(commands: Any) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    wf = connect(args.db, upgrade=True)
+    wf = open_workflow(args, upgrade=True)
     emit_line(f"schema ready at {wf.engine.url.render_as_string(hide_password=True)}")
     if args.demo:
         with UnitOfWork(wf.engine) as uow:
@@ -103,7 +103,7 @@ def _demo(args: argparse.Namespace) -> int:
     if args.db is None and parsed.database:
         for suffix in ("", "-wal", "-shm"):
             Path(parsed.database + suffix).unlink(missing_ok=True)
-    wf = connect(url, upgrade=True)
+    wf = open_workflow(args, url=url, upgrade=True)
     with UnitOfWork(wf.engine) as uow:
         summary = load_demo(uow, wf.clock)
         uow.commit()

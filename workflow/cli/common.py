@@ -11,9 +11,19 @@ from workflow.bootstrap import connect
 from workflow.errors import InvalidInput
 from workflow.services.workflow import Workflow
 
+_opened: list[Workflow] = []
 
-def open_workflow(args: argparse.Namespace) -> Workflow:
-    return connect(args.db)
+
+def open_workflow(args: argparse.Namespace, *, url: str | None = None, upgrade: bool = False) -> Workflow:
+    """The engine on --db (or `url`); closed by `main` when the command ends."""
+    wf = connect(url if url is not None else args.db, upgrade=upgrade)
+    _opened.append(wf)
+    return wf
+
+
+def close_workflows() -> None:
+    while _opened:
+        _opened.pop().engine.dispose()
 
 
 def json_argument(text: str | None, what: str) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from workflow.bootstrap import connect, database_url
-from workflow.cli.common import add_json_flag, open_workflow
+from workflow.bootstrap import database_url
+from workflow.cli.common import add_json_flag, close_workflows, open_workflow
 from workflow.cli.output import emit_json, emit_line, emit_table
 from workflow.domain.org import Role
 from workflow.errors import InvalidInput
@@ -134,13 +134,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     url = args.db or (DEMO_URL if args.demo else database_url(None))
     if args.demo:
-        _prepare_demo(url, fresh=args.db is None)
+        _prepare_demo(args, url, fresh=args.db is None)
     WebSettings.from_environment(demo=args.demo)  # refuse a missing secret before starting workers
     os.environ["APPEALS_DATABASE_URL"] = url
     os.environ["APPEALS_DEMO"] = "1" if args.demo else "0"
     if args.no_sweeper:
         os.environ["APPEALS_NO_SWEEPER"] = "1"
-    connect(url)  # fails early with a clear message if the schema is missing
+    open_workflow(args, url=url)  # fails early with a clear message if the schema is missing
+    close_workflows()
     uvicorn.run(
         "workflow.web.server:app_from_environment",
         factory=True,
@@ -153,12 +154,12 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare_demo(url: str, *, fresh: bool) -> None:
+def _prepare_demo(args: argparse.Namespace, url: str, *, fresh: bool) -> None:
     parsed = make_url(url)
     if fresh and parsed.database:
         for suffix in ("", "-wal", "-shm"):
             Path(parsed.database + suffix).unlink(missing_ok=True)
-    wf = connect(url, upgrade=True)
+    wf = open_workflow(args, url=url, upgrade=True)
     with UnitOfWork(wf.engine) as uow:
         load_demo(uow, wf.clock, password_hash=hash_password(DEMO_PASSWORD))
         uow.commit()

@@ -251,7 +251,7 @@ class Repository:
         return {row.id: row for row in rows}
 
     def all_units(self) -> list[Row[Any]]:
-        return list(self.connection.execute(select(units).order_by(units.c.path)).all())
+        return list(self.connection.execute(select(units).order_by(units.c.id)).all())
 
     def enterprises_of(self, building_ids: Sequence[int] | None = None) -> list[Row[Any]]:
         query = select(enterprises).order_by(enterprises.c.id)

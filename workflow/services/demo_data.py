@@ -10,6 +10,7 @@ from sqlalchemy import insert, select, update
 
 from workflow.clock import Clock
 from workflow.domain.org import Role, UnitKind
+from workflow.errors import Conflict
 from workflow.persistence.tables import Enterprise, Unit, User, table_of
 from workflow.persistence.unit_of_work import UnitOfWork
 
@@ -111,7 +112,10 @@ def load_demo(
     """Insert the demo district; refuses to run twice on one database."""
     conn = uow.connection
     if conn.execute(select(units_t.c.id).where(units_t.c.code == DISTRICT[0])).first() is not None:
-        raise RuntimeError("the demo district is already loaded in this database")
+        raise Conflict(
+            "the demo district is already loaded in this database; "
+            "run `appeals init` without --demo or use an empty database"
+        )
     rng = random.Random(seed)
     now = clock.now()
     ids: dict[str, int] = {}

@@ -202,6 +202,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_appeals_enterprise")
 
     op.drop_table("appeals")
+    with op.batch_alter_table("users", schema=None) as batch_op:  # users <-> enterprises point at each other
+        batch_op.drop_constraint(op.f("fk_users_enterprise_id_enterprises"), type_="foreignkey")
     with op.batch_alter_table("enterprises", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_enterprises_specialist_id"))
         batch_op.drop_index(batch_op.f("ix_enterprises_building_id"))
