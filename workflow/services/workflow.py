@@ -15,7 +15,7 @@ from workflow.domain.guards import GUARDS
 from workflow.domain.machine import CompiledMachine
 from workflow.domain.org import Level
 from workflow.domain.sla import SlaPlanner
-from workflow.errors import AppealNotFound, InvalidInput, UnitNotFound
+from workflow.errors import AppealNotFound, DefinitionNotFound, InvalidInput, UnitNotFound
 from workflow.persistence.repository import IS_OPEN
 from workflow.persistence.repository import appeals as appeals_table
 from workflow.persistence.unit_of_work import UnitOfWork
@@ -197,6 +197,7 @@ class Workflow:
                 raise InvalidInput(f"unknown level {level!r}; allowed: {', '.join(lv.value for lv in Level)}")
             extra.append(appeals_table.c.level == level)
         with self._read() as uow:
+            self._check_filters(uow, type, state)
             if assignee is not None:
                 holder = load_actor(uow, assignee)
                 extra.append(appeals_table.c.assignee_id == holder.id)
@@ -227,6 +228,17 @@ class Workflow:
             summary = sla_summary(uow, as_of or self.clock.now(), unit)
             summary["rates"] = sla_rates(uow, unit, since)
             return summary
+
+    def _check_filters(self, uow: UnitOfWork, type: str | None, state: str | None) -> None:
+        """Unknown types and states are named, with what is allowed, instead of matching nothing."""
+        if type is not None and type not in self.registry.names():
+            raise DefinitionNotFound(type, self.registry.names())
+        if state is None:
+            return
+        names = [type] if type is not None else self.registry.names()
+        states = sorted({s for name in names for s in self.registry.current(uow, name).spec.states})
+        if state not in states:
+            raise InvalidInput(f"unknown state {state!r}; states{f' of {type}' if type else ''}: {', '.join(states)}")
 
     def unit_code_of_path(self, path: str) -> str | None:
         """The code of the unit at a materialised path (a user's scope), e.g. "/1/2/" -> "S01"."""
