@@ -28,7 +28,6 @@ from sqlalchemy.engine import make_url
 
 from workflow.bootstrap import connect
 from workflow.clock import FrozenClock
-from workflow.persistence.database import create_database_engine
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.demo_data import load_demo
 

@@ -50,10 +50,10 @@ def build_message(
     message["From"] = sender
     message["To"] = formataddr((to_name, to_address))
     message["Message-ID"] = message_id(notice_id, domain)
-    message["Content-Language"] = rendered.locale
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
+    message["Content-Language"] = rendered.locale  # after set_content, which clears Content-* headers
     return message
 
 

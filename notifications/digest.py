@@ -49,9 +49,12 @@ def write_daily_digests(wf: Workflow, node: str) -> int:
     with UnitOfWork(wf.engine) as uow:
         builder = pg_insert if uow.repo.dialect == "postgresql" else sqlite_insert
         claimed = uow.connection.execute(
-            builder(digest_runs).values(day=day.isoformat(), created_at=now, node=node).on_conflict_do_nothing()
-        )
-        if claimed.rowcount != 1:
+            builder(digest_runs)
+            .values(day=day.isoformat(), created_at=now, node=node)
+            .on_conflict_do_nothing()
+            .returning(digest_runs.c.day)  # PostgreSQL reports no rowcount for ON CONFLICT DO NOTHING
+        ).first()
+        if claimed is None:
             return 0
         written = _write(wf, uow, now, day.isoformat())
         uow.commit()
@@ -65,7 +68,11 @@ def _write(wf: Workflow, uow: UnitOfWork, now: datetime, day: str) -> int:
     names = uow.repo.usernames([r.assignee_id for r in records if r.assignee_id])
     units = uow.repo.units_by_id(list({r.unit_id for r in records}))
     enterprises = uow.repo.enterprise_names([r.enterprise_id for r in records])
-    since = now - timedelta(days=1)
+    # Held notices since the last digest, so a Friday afternoon's reach Monday's.
+    previous = uow.connection.execute(
+        select(digest_runs.c.created_at).where(digest_runs.c.day < day).order_by(digest_runs.c.day.desc()).limit(1)
+    ).scalar()
+    since = previous if previous is not None else now - timedelta(days=1)
     written = 0
     for person in _recipients(uow):
         mine = [

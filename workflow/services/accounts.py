@@ -63,14 +63,18 @@ def hash_password(password: str) -> str:
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encode(salt).decode()}${encode(digest).decode()}"
 
 
+# Checked in place of a missing hash, so an unknown or disabled user costs the same scrypt as a real one.
+_ZERO_SALT, _ZERO_DIGEST = base64.b64encode(bytes(16)).decode(), base64.b64encode(bytes(64)).decode()
+_NO_HASH = f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_ZERO_SALT}${_ZERO_DIGEST}"
+
+
 def verify_password(password: str, stored: str | None) -> bool:
-    if not stored or not stored.startswith("scrypt$"):
-        return False
-    _, n, r, p, salt, digest = stored.split("$")
+    known = stored is not None and stored.startswith("scrypt$")
+    _, n, r, p, salt, digest = (stored if stored is not None and known else _NO_HASH).split("$")
     candidate = hashlib.scrypt(
         password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), maxmem=64 * 2**20
     )
-    return hmac.compare_digest(candidate, base64.b64decode(digest))
+    return hmac.compare_digest(candidate, base64.b64decode(digest)) and known
 
 
 def check_password_rules(password: str) -> None:

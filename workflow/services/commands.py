@@ -307,7 +307,7 @@ def assign(
     if not appeal.is_open:
         raise TransitionNotAllowed(number, appeal.state, "assign", [])
     may_assign = {Role.BUILDING_STAFF, *SUPERVISOR_ROLES, Role.SYSTEM}
-    if actor.role not in may_assign and appeal.assignee_id != actor.id:
+    if actor.role not in may_assign and not (appeal.assignee_id == actor.id and actor.role != Role.ENTERPRISE_CONTACT):
         raise RoleNotAllowed(username, actor.role, "assign", {*may_assign, "the current assignee"})
     target = load_actor(uow, to_username)
     if target.role == Role.ENTERPRISE_CONTACT or not can_reach(target, appeal):
@@ -399,7 +399,8 @@ def escalate(
         raise EscalationNotPossible(number, f"it is finished (state {appeal.state!r})")
     level = Level(appeal.level)
     holders = ROLES_OF_LEVEL[level]
-    if actor.role not in holders and actor.role != Role.SYSTEM and appeal.assignee_id != actor.id:
+    holds_it = appeal.assignee_id == actor.id and actor.role != Role.ENTERPRISE_CONTACT
+    if actor.role not in holders and actor.role != Role.SYSTEM and not holds_it:
         raise RoleNotAllowed(username, actor.role, action, {*holders, "the current assignee"})
     definition = ctx.registry.get(uow, appeal.definition_id).spec
     target = level.above() if going_up else level.below()

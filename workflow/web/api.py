@@ -61,7 +61,7 @@ class AssignRequest(BaseModel):
 
 
 class ReadRequest(BaseModel):
-    ids: list[int] = Field(min_length=1, max_length=500)
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=500)
 
 
 def workflow(request: Request) -> Workflow:

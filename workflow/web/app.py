@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from workflow.services.accounts import Accounts
 from workflow.services.workflow import Workflow
-from workflow.web import api, errors
+from workflow.web import api, errors, pages
 from workflow.web.settings import WebSettings
 
 
@@ -23,4 +23,5 @@ def create_app(wf: Workflow, settings: WebSettings) -> FastAPI:
     app.state.accounts = Accounts(wf.clock, settings.token_ttl)
     errors.install(app)
     app.include_router(api.router)
+    pages.install(app)  # after the JSON handlers: it wraps them to answer pages in HTML
     return app

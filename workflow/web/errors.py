@@ -56,10 +56,9 @@ def error_response(
 def install(app: FastAPI) -> None:
     @app.exception_handler(WorkflowError)
     async def workflow_error(request: Request, exc: WorkflowError) -> JSONResponse:
-        if isinstance(exc, OutsideJurisdiction):
+        if isinstance(exc, OutsideJurisdiction) and "number" in request.path_params:
             # Same answer as for a number that does not exist: guessing numbers reveals nothing.
-            number = request.path_params.get("number", "")
-            hidden = AppealNotFound(str(number))
+            hidden = AppealNotFound(str(request.path_params["number"]))
             return error_response(404, hidden.code, str(hidden))
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
         return error_response(status_of(exc), exc.code, str(exc), exc.details(), headers)

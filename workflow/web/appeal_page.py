@@ -1,0 +1,284 @@
+"""The appeal page: form data, the materials checklist, the actions for exactly the triggers the user
+may fire (each opening the fields it needs), comments, the timeline, the time-limit clock and the
+definition drawn as a diagram; and the POSTs that act on the appeal, each re-showing the page with the
+engine's objection beside the fields it concerns when it refuses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from markupsafe import Markup
+from starlette.datastructures import FormData
+
+from workflow.domain.guards import GUARDS
+from workflow.domain.org import ROLES_OF_LEVEL, Level, Role
+from workflow.domain.spec import AppealDefinition, pick_title
+from workflow.errors import (
+    AppealNotFound,
+    CommentRequired,
+    FormInvalid,
+    GuardRejected,
+    NotFound,
+    OutsideJurisdiction,
+    VersionConflict,
+    WorkflowError,
+)
+from workflow.persistence.unit_of_work import UnitOfWork
+from workflow.services.workflow import Workflow
+from workflow.web.diagram import state_diagram
+from workflow.web.errors import status_of
+from workflow.web.i18n import field_message, t, title_of
+from workflow.web.page_support import (
+    ASSIGNERS,
+    CheckedForm,
+    Me,
+    Viewer,
+    form_values,
+    input_value,
+    localise_units,
+    render,
+    running_for,
+    see_other,
+    text_of,
+    workflow_of,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+def _assignees(wf: Workflow, appeal: dict[str, Any]) -> list[dict[str, Any]]:
+    """People of the holding unit's subtree who could take the appeal over (the engine checks again)."""
+    code = appeal["unit"]["code"]
+    if not code:
+        return []
+    people = [u for u in wf.users(unit=code) if u["active"] and u["role"] != Role.ENTERPRISE_CONTACT]
+    return [u for u in people if u["username"] != appeal["assignee"]][:200]
+
+
+def _spec_of(wf: Workflow, number: str) -> AppealDefinition:
+    record = wf.record(number)
+    with UnitOfWork(wf.engine, read_only=True) as uow:
+        return wf.registry.get(uow, record.definition_id).spec
+
+
+def _field_titles(spec: AppealDefinition, locale: str) -> dict[str, str]:
+    titles = {f.name: pick_title(f.title, locale) for t_ in spec.transitions for f in t_.fields}
+    titles.update({f.name: pick_title(f.title, locale) for f in spec.fields})
+    return titles
+
+
+def _shown(value: Any, locale: str) -> str:
+    if isinstance(value, bool):
+        return t("appeal.yes" if value else "appeal.no", locale)
+    if isinstance(value, list):
+        return "、".join(map(str, value)) if locale != "en" else ", ".join(map(str, value))
+    return str(value)
+
+
+def _timeline(history: list[dict[str, Any]], spec: AppealDefinition, locale: str) -> list[dict[str, Any]]:
+    titles = _field_titles(spec, locale)
+    items = []
+    for event in history:
+        kind, what, to = event["kind"], title_of("event", event["kind"], locale), ""
+        if kind == "fired":
+            transition = spec.transition(event["from"], event["trigger"]) if event["from"] else None
+            what = pick_title(transition.title, locale) if transition else str(event["trigger"])
+        if kind in ("submitted", "fired") and event["to"] in spec.states:
+            to = pick_title(spec.states[event["to"]].title, locale)
+        if kind in ("escalated", "sent_down"):
+            to = title_of("level", event["payload"].get("level"), locale)
+        data = event["payload"].get("data") if kind == "fired" else None
+        items.append(
+            {
+                **event,
+                "what": what,
+                "to_title": to,
+                "data": [(titles.get(k, k), _shown(v, locale)) for k, v in (data or {}).items()],
+            }
+        )
+    return items
+
+
+def _failure(trigger: str, typed: dict[str, Any], comment: str, exc: WorkflowError, locale: str) -> dict[str, Any]:
+    problems: dict[str, str] = {}
+    if isinstance(exc, FormInvalid):
+        problems = {p.field: field_message(p.message, locale) for p in exc.problems}
+        message = t("portal.fix", locale)
+    elif isinstance(exc, CommentRequired):
+        problems = {"comment": t("form.is_required", locale)}
+        message = t("portal.fix", locale)
+    elif isinstance(exc, VersionConflict):
+        message = t("error.409", locale)
+    elif isinstance(exc, GuardRejected) and exc.guard in GUARDS:
+        guard = GUARDS[exc.guard]
+        problems = dict.fromkeys(guard.reads, guard.explanation)  # shown at the fields the guard read
+        message = t("appeal.action_failed", locale) + guard.explanation
+    else:
+        message = t("appeal.action_failed", locale) + str(exc)
+    return {"trigger": trigger, "values": typed, "comment": comment, "problems": problems, "message": message}
+
+
+def _appeal_page(
+    request: Request,
+    me: Viewer,
+    number: str,
+    *,
+    flash: str | None = None,
+    done: str | None = None,
+    failed: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    wf = workflow_of(request)
+    user, locale = me.actor.username, me.locale
+    appeal = wf.show(number, as_user=user, locale=locale)  # the jurisdiction check: 404 page otherwise
+    localise_units(wf, [appeal], locale)
+    actions = wf.actions(number, as_user=user, locale=locale)
+    history = wf.history(number, as_user=user)
+    spec = _spec_of(wf, number)
+    done_titles = {tr.trigger: pick_title(tr.title, locale) for tr in spec.transitions}
+    if done in done_titles:
+        flash = t("appeal.done", locale, action=done_titles[done])
+    titles = _field_titles(spec, locale)
+    data = appeal["data"]
+    form = [(pick_title(f.title, locale), _shown(data[f.name], locale)) for f in spec.fields if f.name in data]
+    form += [(titles.get(k, k), _shown(v, locale)) for k, v in data.items() if k not in {f.name for f in spec.fields}]
+    entered = next((e for e in reversed(history) if e["kind"] == "fired" and e["to"] == appeal["state"]), None)
+    level = Level(appeal["level"])
+    # Moving along the chain is for whoever holds the level; an enterprise waited on holds no level.
+    holds_level = me.actor.role != Role.ENTERPRISE_CONTACT and (
+        me.actor.role in ROLES_OF_LEVEL[level] or appeal["assignee"] == user
+    )
+    below = level.below()
+    may_escalate = appeal["is_open"] and holds_level and level.above() is not None
+    may_send_down = appeal["is_open"] and holds_level and below is not None and below.rank >= spec.start_level.rank
+    may_assign = appeal["is_open"] and (
+        me.actor.role in ASSIGNERS or (appeal["assignee"] == user and me.actor.role != Role.ENTERPRISE_CONTACT)
+    )
+    candidates = _assignees(wf, appeal) if may_assign else []
+    for action in actions:
+        values = failed["values"] if failed and failed["trigger"] == action["trigger"] else {}
+        action["inputs"] = {f["name"]: input_value(f, values.get(f["name"])) for f in action["fields"]}
+        action["checked"] = {f["name"]: values.get(f["name"]) or [] for f in action["fields"]}
+    context = {
+        "appeal": appeal,
+        "actions": actions,
+        "form": form,
+        "materials": [pick_title(m.title, locale) for m in spec.materials],
+        "materials_done": data.get("materials_complete") is True,
+        "comments": [e for e in history if e["kind"] == "commented"],
+        "timeline": _timeline(history, spec, locale)[::-1],
+        "instruction": entered["comment"] if entered and entered["comment"] else None,
+        "diagram": Markup(
+            state_diagram(spec, current=appeal["state"], visited={e["to"] for e in history if e["to"]}, locale=locale)
+        ),
+        "may_escalate": may_escalate,
+        "next_level": title_of("level", level.above(), locale) if level.above() else "",
+        "may_send_down": may_send_down,
+        "lower_level": title_of("level", below, locale) if below else "",
+        "candidates": candidates,
+        "flash": flash,
+        "failed": failed,
+        "running_for": running_for(wf, wf.clock.now()),
+    }
+    return render(request, "appeal.html", context, me=me, status=status)
+
+
+@router.get("/appeals/{number}")
+def appeal_page(
+    request: Request, number: str, me: Me, done: str | None = None, submitted: str | None = None
+) -> Response:
+    flash = None
+    if submitted:
+        flash = t("portal.submitted", me.locale, number=number)
+    elif done == "comment":
+        flash = t("appeal.commented", me.locale)
+    elif done in ("escalate", "send_down", "assign"):
+        flash = t("appeal.done", me.locale, action=t(f"appeal.{done}", me.locale))
+    return _appeal_page(request, me, number, flash=flash, done=done)
+
+
+@router.post("/appeals/{number}/actions/{trigger}")
+def fire_action(request: Request, number: str, trigger: str, me: Me, form: CheckedForm) -> Response:
+    wf = workflow_of(request)
+    user = me.actor.username
+    action = next((a for a in wf.actions(number, as_user=user, locale=me.locale) if a["trigger"] == trigger), None)
+    data, typed = form_values(action["fields"] if action else [], form)
+    comment = text_of(form, "comment", 4000)
+    expected = text_of(form, "expected_version", 12)
+    try:
+        wf.fire(
+            number,
+            trigger,
+            as_user=user,
+            comment=comment or None,
+            data=data,
+            expected_version=int(expected) if expected.isdigit() else None,
+        )
+    except (NotFound, OutsideJurisdiction):
+        raise
+    except WorkflowError as exc:
+        failed = _failure(trigger, typed, comment, exc, me.locale)
+        return _appeal_page(request, me, number, failed=failed, status=status_of(exc))
+    return see_other(f"/appeals/{quote(number)}?{urlencode({'done': trigger})}")
+
+
+@router.post("/appeals/{number}/comments")
+def add_comment(request: Request, number: str, me: Me, form: CheckedForm) -> Response:
+    text = text_of(form, "text", 4000)
+    try:
+        workflow_of(request).comment(number, text, as_user=me.actor.username)
+    except (NotFound, OutsideJurisdiction):
+        raise
+    except WorkflowError as exc:
+        failed = {"trigger": "comment", "values": {}, "comment": text, "problems": {}, "message": str(exc)}
+        if not text.strip():
+            failed["message"] = t("form.is_required", me.locale)
+        return _appeal_page(request, me, number, failed=failed, status=status_of(exc))
+    return see_other(f"/appeals/{quote(number)}?done=comment#comments")
+
+
+@router.post("/appeals/{number}/escalate")
+def escalate(request: Request, number: str, me: Me, form: CheckedForm) -> Response:
+    return _move(request, number, me, form, "escalate")
+
+
+@router.post("/appeals/{number}/send-down")
+def send_down(request: Request, number: str, me: Me, form: CheckedForm) -> Response:
+    return _move(request, number, me, form, "send_down")
+
+
+@router.post("/appeals/{number}/assign")
+def assign(request: Request, number: str, me: Me, form: CheckedForm) -> Response:
+    return _move(request, number, me, form, "assign")
+
+
+def _move(request: Request, number: str, me: Viewer, form: FormData, kind: str) -> Response:
+    """Escalate, send down or reassign: the chain moves that are no transition of the definition."""
+    wf = workflow_of(request)
+    user = me.actor.username
+    reason = text_of(form, "reason", 4000)
+    expected_text = text_of(form, "expected_version", 12)
+    expected = int(expected_text) if expected_text.isdigit() else None
+    try:
+        if kind == "escalate":
+            wf.escalate(number, as_user=user, reason=reason, expected_version=expected)
+        elif kind == "send_down":
+            wf.send_down(number, as_user=user, instructions=reason, expected_version=expected)
+        else:
+            target = text_of(form, "username", 64)
+            wf.assign(number, target, as_user=user, comment=reason or None, expected_version=expected)
+    except (NotFound, OutsideJurisdiction) as exc:
+        if kind == "assign" and isinstance(exc, NotFound) and not isinstance(exc, AppealNotFound):
+            failed = _failure(kind, {}, reason, exc, me.locale)  # no such user: say so at the form
+            return _appeal_page(request, me, number, failed=failed, status=422)
+        raise
+    except WorkflowError as exc:
+        failed = _failure(kind, {}, reason, exc, me.locale)
+        if isinstance(exc, CommentRequired):
+            failed["problems"] = {"reason": t("form.is_required", me.locale)}
+        return _appeal_page(request, me, number, failed=failed, status=status_of(exc))
+    return see_other(f"/appeals/{quote(number)}?done={kind}")
