@@ -7,6 +7,7 @@ from typing import Any
 
 from notifications.channels import channel_from_environment, sender_address
 from notifications.dispatcher import Dispatcher
+from notifications.inbox import inbox_view, mark_read
 from notifications.outbox import MODES, Outbox
 from notifications.rendering import LOCALES, Renderer, RenderError
 from notifications.samples import render_extras, sample_context
@@ -220,62 +221,32 @@ def _inbox(args: argparse.Namespace) -> int:
     wf = open_workflow(args)
     with UnitOfWork(wf.engine, read_only=True) as uow:
         actor = load_actor(uow, args.as_user)
-        outbox = Outbox(uow.connection)
-        rows = outbox.inbox(actor.id, unread_only=args.unread, limit=args.limit)
-        unread = outbox.unread_count(actor.id)
-    renderer = Renderer()
-    items = []
-    for r in rows:
-        try:
-            subject = renderer.render(
-                r.kind,
-                actor.locale,
-                {
-                    **r.payload,
-                    **render_extras(
-                        r.kind,
-                        notice_id=r.id,
-                        created_at=r.created_at,
-                        display_name=actor.display_name,
-                        username=actor.username,
-                    ),
-                },
-            ).subject
-        except RenderError:
-            subject = r.kind
-        items.append(
+    view = inbox_view(wf.engine, actor, unread_only=args.unread, limit=args.limit)
+    if args.json:
+        emit_json(
             {
-                "id": r.id,
-                "kind": r.kind,
-                "subject": subject,
-                "created_at": local_time(r.created_at),
-                "read": r.read_at is not None,
-                "email": r.status,
-                "number": (r.payload.get("appeal") or {}).get("number"),
+                "unread": view["unread"],
+                "notices": [{k: v for k, v in n.items() if k != "text"} for n in view["notices"]],
             }
         )
-    if args.json:
-        emit_json({"unread": unread, "notices": items})
     else:
-        emit_line(f"{args.as_user}: {unread} unread")
+        emit_line(f"{args.as_user}: {view['unread']} unread")
         emit_table(
             ["ID", "", "WHEN", "SUBJECT"],
-            [[i["id"], "" if i["read"] else "●", i["created_at"], i["subject"]] for i in items],
+            [[n["id"], "" if n["read"] else "●", n["created_at"], n["subject"]] for n in view["notices"]],
         )
     return 0
 
 
 def _read(args: argparse.Namespace) -> int:
     wf = open_workflow(args)
-    with UnitOfWork(wf.engine) as uow:
+    with UnitOfWork(wf.engine, read_only=True) as uow:
         actor = load_actor(uow, args.as_user)
-        marked = Outbox(uow.connection).mark_read(actor.id, args.ids, wf.clock.now())
-        unread = Outbox(uow.connection).unread_count(actor.id)
-        uow.commit()
+    result = mark_read(wf.engine, wf.clock, actor, args.ids)
     if args.json:
-        emit_json({"marked": marked, "unread": unread})
+        emit_json(result)
     else:
-        emit_line(f"{marked} marked read; {unread} unread left")
+        emit_line(f"{result['marked']} marked read; {result['unread']} unread left")
     return 0
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     case,
     func,
     insert,
+    literal_column,
     or_,
     select,
     update,
@@ -49,6 +50,8 @@ timers = table_of(Timer)
 
 # Written `is_open = 1` on SQLite, which is what its partial indexes on open appeals are declared with.
 IS_OPEN = appeals.c.is_open == True  # noqa: E712
+# Literal statuses, as in ix_timers_due's predicate: with bound parameters SQLite scans every timer.
+LIVE_TIMER = timers.c.status.in_([literal_column("'pending'"), literal_column("'claimed'")])
 _parent = units.alias("parent_unit")
 _building = units.alias("building_unit")
 # A department (e.g. the approval bureau) answers for the district it belongs to.
@@ -350,7 +353,7 @@ class Repository:
         due = (
             select(timers.c.id)
             .where(
-                timers.c.status.in_(["pending", "claimed"]),
+                LIVE_TIMER,
                 timers.c.due_at <= now,
                 or_(timers.c.status == "pending", timers.c.lease_until < now),
             )
@@ -381,7 +384,7 @@ class Repository:
     def live_timers(self, appeal_id: int) -> list[Row[Any]]:
         query = (
             select(timers)
-            .where(timers.c.appeal_id == appeal_id, timers.c.status.in_(["pending", "claimed"]))
+            .where(timers.c.appeal_id == appeal_id, LIVE_TIMER)
             .order_by(timers.c.due_at)
         )
         return list(self.connection.execute(query).all())

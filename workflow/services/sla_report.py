@@ -32,9 +32,16 @@ def _count(condition: ColumnElement[bool]) -> Any:
     return func.sum(case((condition, 1), else_=0))
 
 
-def sla_summary(uow: UnitOfWork, now: datetime, unit_code: str | None = None) -> dict[str, Any]:
-    """Counts over open appeals per chain level and holding unit; one grouped query on a partial index."""
-    conditions: list[ColumnElement[bool]] = [IS_OPEN, appeals.c.created_at <= now]
+def sla_summary(
+    uow: UnitOfWork, now: datetime, unit_code: str | None = None, *, past: bool = False
+) -> dict[str, Any]:
+    """Counts over open appeals per chain level and holding unit; one grouped query on a partial index.
+
+    `past` (an as-of moment was asked for) leaves out appeals submitted later; that term is outside the
+    covering index, so the usual "now" report goes without it."""
+    conditions: list[ColumnElement[bool]] = [IS_OPEN]
+    if past:
+        conditions.append(appeals.c.created_at <= now)
     scope = None
     if unit_code is not None:
         scope = uow.repo.unit_by_code(unit_code)

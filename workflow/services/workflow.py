@@ -225,7 +225,7 @@ class Workflow:
     ) -> dict[str, Any]:
         """Open / at risk / breached / paused per level and unit as of a moment, plus response rates."""
         with self._read() as uow:
-            summary = sla_summary(uow, as_of or self.clock.now(), unit)
+            summary = sla_summary(uow, as_of or self.clock.now(), unit, past=as_of is not None)
             summary["rates"] = sla_rates(uow, unit, since)
             return summary
 
