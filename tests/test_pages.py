@@ -15,6 +15,7 @@ from workflow.clock import FrozenClock
 from workflow.definitions import load_definitions, shipped_definition_files
 from workflow.domain.org import Role
 from workflow.persistence.unit_of_work import UnitOfWork
+from workflow.scheduling.jobs import Housekeeping
 from workflow.services.accounts import Accounts
 from workflow.services.workflow import Workflow
 from workflow.web import charts, pages
@@ -74,6 +75,12 @@ def submit(wf: Workflow, contact: int, **changes: object) -> str:
 
 def numbers_in(html: str) -> list[str]:
     return re.findall(r'data-number="([^"]+)"', html)
+
+
+def overdue_section(html: str) -> str:
+    found = re.search(r'<section class="card panel" id="overdue">.*?</section>', html, re.S)
+    assert found, "no list of breached appeals on the dashboard"
+    return found.group(0)
 
 
 def triggers_in(html: str) -> list[str]:
@@ -338,8 +345,8 @@ def test_the_portal_form_names_each_bad_field_then_creates_the_appeal(demo: Work
     problems = dict(re.findall(r'<p class="problem" id="([a-z_]+)-problem">([^<]*)</p>', answer.text))
     assert set(problems) == {"event_name", "expected_attendance", "contact_phone"}
     assert problems["event_name"] == "此项必填"
-    assert "whole number" in problems["expected_attendance"]
-    assert "phone number" in problems["contact_phone"]
+    assert problems["expected_attendance"] == "请填写整数"
+    assert problems["contact_phone"].startswith("不是有效的电话号码")
     assert 'value="长沙国金中心北广场"' in answer.text  # what was typed stays
     assert demo.list_appeals()[1] == 0
 
@@ -379,13 +386,16 @@ def test_a_specialist_submits_for_an_enterprise_of_their_building_only(demo: Wor
 
 def test_the_dashboard_draws_svg_charts_with_tables_for_the_callers_area(demo: Workflow, clock: FrozenClock) -> None:
     first = submit(demo, 1)
-    submit(demo, 31)  # building B02, also community C01
+    second = submit(demo, 31)  # building B02, also community C01
     demo.fire(first, "start_pre_check", as_user="staff-b01")
-    clock.advance(timedelta(days=2))
     with_passwords(demo, clock, "district-01", "community-c02", "specialist-b01")
-    district = sign_in(TestClient(make_app(demo)), "district-01")
+    before = sign_in(TestClient(make_app(demo)), "district-01")
+    assert numbers_in(overdue_section(before.get("/dashboard").text)) == []
+    clock.advance(timedelta(days=2))
+    district = sign_in(TestClient(make_app(demo)), "district-01")  # the first session has expired by now
     page = district.get("/dashboard")
     assert page.status_code == 200
+    assert sorted(numbers_in(overdue_section(page.text))) == sorted([first, second])
     assert page.text.count("<svg") >= 4 and page.text.count("<table") >= 4
     for part in (
         'id="sla"',
@@ -404,6 +414,7 @@ def test_the_dashboard_draws_svg_charts_with_tables_for_the_callers_area(demo: W
     elsewhere = sign_in(TestClient(make_app(demo)), "community-c02")  # C02 holds B03 and B04 only
     page = elsewhere.get("/dashboard")
     assert page.status_code == 200 and "长沙国金中心" not in page.text
+    assert numbers_in(overdue_section(page.text)) == []  # both breached appeals are outside C02
     assert elsewhere.get("/dashboard?unit=B01").status_code == 404
     assert district.get("/dashboard?unit=S01").status_code == 200
     specialist = sign_in(TestClient(make_app(demo)), "specialist-b01")
@@ -494,3 +505,18 @@ def test_the_diagram_puts_states_in_rows_and_highlights_the_current_one() -> Non
     for definition in load_definitions(shipped_definition_files()):
         drawn = state_diagram(definition, current=definition.initial, locale="zh-CN")
         assert drawn.count('<g class="state') == len(definition.states), definition.name
+
+
+def test_an_escalated_breach_says_whose_clock_still_runs(demo: Workflow, clock: FrozenClock) -> None:
+    number = submit(demo, 1)
+    clock.advance(timedelta(days=1))  # the 4-hour acceptance limit passed: the sweep escalates it
+    Housekeeping(demo).sweep()
+    assert demo.show(number)["level"] == "community"
+    page = browser(demo, clock, "community-c01").get(f"/appeals/{number}")
+    badge = re.search(r'<span class="sla sla-breached">.*?</span>\s*</span>', page.text, re.S)
+    assert badge, "no breached badge"
+    assert "上报后本级" in badge.group(0) and "剩 " in badge.group(0)
+    clock.advance(timedelta(days=2))  # now the community's own limit has passed too: plainly overdue
+    page = browser(demo, clock, "community-c01").get(f"/appeals/{number}")
+    badge = re.search(r'<span class="sla sla-breached">.*?</span>\s*</span>', page.text, re.S)
+    assert badge and "上报后本级" not in badge.group(0) and "超时 " in badge.group(0)

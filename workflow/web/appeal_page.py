@@ -31,7 +31,7 @@ from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.workflow import Workflow
 from workflow.web.diagram import state_diagram
 from workflow.web.errors import status_of
-from workflow.web.i18n import field_message, t, title_of
+from workflow.web.i18n import field_message, guard_message, t, title_of
 from workflow.web.page_support import (
     ASSIGNERS,
     CheckedForm,
@@ -115,8 +115,9 @@ def _failure(trigger: str, typed: dict[str, Any], comment: str, exc: WorkflowErr
         message = t("error.409", locale)
     elif isinstance(exc, GuardRejected) and exc.guard in GUARDS:
         guard = GUARDS[exc.guard]
-        problems = dict.fromkeys(guard.reads, guard.explanation)  # shown at the fields the guard read
-        message = t("appeal.action_failed", locale) + guard.explanation
+        explanation = guard_message(guard.name, guard.explanation, locale)
+        problems = dict.fromkeys(guard.reads, explanation)  # shown at the fields the guard read
+        message = t("appeal.action_failed", locale) + explanation
     else:
         message = t("appeal.action_failed", locale) + str(exc)
     return {"trigger": trigger, "values": typed, "comment": comment, "problems": problems, "message": message}

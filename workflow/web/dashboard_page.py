@@ -14,9 +14,10 @@ from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.web import charts
 from workflow.web.i18n import t
 from workflow.web.page_queries import child_units, per_building, unit_in_scope, unit_names, weekly_trend, workload
-from workflow.web.page_support import DASHBOARD_ROLES, Me, render, workflow_of
+from workflow.web.page_support import DASHBOARD_ROLES, Me, localise_units, render, running_for, urgency, workflow_of
 
 router = APIRouter(include_in_schema=False)
+BREACHED_LISTED = 20
 
 
 @router.get("/dashboard")
@@ -39,6 +40,12 @@ def dashboard(request: Request, me: Me, unit: str | None = None) -> Response:
         load = workload(uow, scope_path, now)
         buildings = per_building(uow, scope_path, now)
     report = wf.sla_report(unit=code)
+    # The breached appeals themselves, most overdue first: what a supervisor opens next.
+    overdue, overdue_total = wf.list_appeals(
+        as_user=actor.username, unit=code, overdue=True, limit=BREACHED_LISTED, locale=locale
+    )
+    overdue.sort(key=urgency)
+    localise_units(wf, overdue, locale)
     en = locale == "en"
 
     def unit_name(code_: str | None, fallback: str | None = None) -> str:
@@ -104,6 +111,9 @@ def dashboard(request: Request, me: Me, unit: str | None = None) -> Response:
         "as_of": report["as_of"],
         "totals": report["totals"],
         "rows": rows,
+        "overdue": overdue,
+        "overdue_total": overdue_total,
+        "running_for": running_for(wf, now),
         "trend": trend,
         "load": load,
         "buildings": buildings,

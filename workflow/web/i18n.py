@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from workflow.web.problem_words import field_problem_in_chinese, guard_in_chinese
+
 DEFAULT_LOCALE = "zh-CN"
 LOCALES = ("zh-CN", "en")
 
@@ -139,6 +141,8 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Overall: response {response}, resolution {resolution}, resolved within the limit {on_time}",
     ),
     "dashboard.drill": ("查看下级", "Drill down"),
+    "dashboard.overdue_list": ("超时诉求", "Breached appeals"),
+    "dashboard.overdue_more": ("超时最久的 {shown} 件，共 {total} 件。", "The {shown} most overdue of {total}."),
     "dashboard.up": ("返回全辖区", "Back to my whole area"),
     # inbox
     "inbox.title": ("消息", "Inbox"),
@@ -170,6 +174,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     # misc
     "time.left": ("剩 {text}", "{text} left"),
     "time.over": ("超时 {text}", "{text} overdue"),
+    # A breached appeal already escalated: the clock of the level now holding it still runs.
+    "time.new_level": ("上报后本级", "at the new level:"),
     "time.paused": ("暂停计时", "Clock paused"),
     "time.stopped": ("已停止计时", "Clock stopped"),
     "time.none": ("无时限", "No time limit"),
@@ -258,7 +264,11 @@ def title_of(table: str, value: str | None, locale: str = DEFAULT_LOCALE) -> str
 
 
 def field_message(message: str, locale: str = DEFAULT_LOCALE) -> str:
-    """A field problem from the engine for people: the common one translated, the rest as written."""
+    """A field problem from the engine for people: in Chinese on Chinese pages, as written in English."""
     if message == "is required":
         return t("form.is_required", locale)
-    return message
+    return message if locale == "en" else field_problem_in_chinese(message)
+
+
+def guard_message(guard: str, explanation: str, locale: str = DEFAULT_LOCALE) -> str:
+    return explanation if locale == "en" else guard_in_chinese(guard, explanation)

@@ -13,7 +13,7 @@ import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -400,3 +400,17 @@ def localise_units(wf: Workflow, appeals: list[dict[str, Any]], locale: str) -> 
         pair = names.get(appeal["unit"]["code"] or "")
         if pair:
             appeal["unit"]["name"] = pair[1]
+
+
+URGENCY = {"breached": 0, "at_risk": 1, "on_track": 2, "paused": 3, "stopped": 4}
+
+
+def urgency(appeal: dict[str, Any]) -> tuple[int, datetime, str]:
+    """Breached first, then at risk, then the rest; within each, the nearest due instant first."""
+    sla = appeal.get("sla") or {}
+    due = sla.get("due_at")
+    return (
+        URGENCY.get(sla.get("status", ""), 5),
+        datetime.fromisoformat(due) if due else datetime.max.replace(tzinfo=UTC),
+        appeal["number"],
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -70,12 +69,12 @@ from workflow.web.page_support import (
     set_cookie,
     set_session_cookie,
     text_of,
+    urgency,
     workflow_of,
 )
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
-URGENCY = {"breached": 0, "at_risk": 1, "on_track": 2, "paused": 3, "stopped": 4}
 API_PREFIXES = ("/api/", "/openapi.json", "/docs", "/redoc")
 
 
@@ -161,17 +160,6 @@ def logout(request: Request, me: Me, form: CheckedForm) -> Response:
 
 
 # --- worklist --------------------------------------------------------------------------------------
-def urgency(appeal: dict[str, Any]) -> tuple[int, datetime, str]:
-    """Breached first, then at risk, then the rest; within each, the nearest due instant first."""
-    sla = appeal.get("sla") or {}
-    due = sla.get("due_at")
-    return (
-        URGENCY.get(sla.get("status", ""), 5),
-        datetime.fromisoformat(due) if due else datetime.max.replace(tzinfo=UTC),
-        appeal["number"],
-    )
-
-
 @router.get("/worklist")
 def worklist(request: Request, me: Me, view: str = "mine") -> Response:
     if me.actor.role == Role.ENTERPRISE_CONTACT:
