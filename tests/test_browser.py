@@ -143,6 +143,7 @@ def test_a_permit_goes_from_the_enterprise_form_to_approved(
         expect(contact.locator(f"#{field}-problem")).to_be_visible()
         expect(contact.locator(f"#{field}")).to_have_attribute("aria-invalid", "true")
     contact.fill("#event_name", "香水品牌开业活动")
+    expect(contact.locator("#event_kind option[value='opening']")).to_have_text("开业活动")
     contact.select_option("#event_kind", "opening")
     contact.fill("#venue", "长沙国金中心北广场")
     contact.fill("#start_date", "2026-12-01")
@@ -216,6 +217,8 @@ def test_a_permit_goes_from_the_enterprise_form_to_approved(
     shoot(contact, "07-inbox")
     contact.goto(f"/appeals/{number}")
     assert state_shown(contact) == "已批准"
+    facts = contact.locator("dl.facts").first.inner_text()
+    assert "开业活动" in facts and "2026-11-27 10:00" in facts  # a choice's title, a time in Shanghai
     timeline = contact.locator("ol.timeline").inner_text()
     for who in ("staff-b01", "specialist-b01", "bureau-approval-01"):
         assert who in timeline, f"{who} is missing from the timeline"

@@ -22,6 +22,7 @@ from workflow.domain.guards import GUARDS
 from workflow.domain.org import CHAIN, DEFINITION_ROLES
 from workflow.domain.spec import ClockMode
 from workflow.errors import DefinitionError, Problem
+from workflow.services.views import field_view
 
 # A small valid definition; each test below breaks it in one place (or several) and reads the report.
 SAMPLE = """\
@@ -552,3 +553,54 @@ def test_two_appeal_types_with_one_prefix_are_reported(tmp_path: Path) -> None:
     assert [p.message for p in problems_of(first, second)] == [
         f"prefix 'SA' is already used by {first}; appeal numbers would not tell the two types apart"
     ]
+
+
+# Choice titles
+
+
+TITLED = "    choices: [rent, talent]\n    choice_titles:\n      rent: {zh-CN: 房租补贴, en: Rent}\n"
+
+
+def test_choice_titles_are_loaded_and_shown_per_locale(tmp_path: Path) -> None:
+    source = edit(SAMPLE, "    choices: [rent, talent]\n", TITLED + "      talent: {zh-CN: 人才补贴, en: Talent}\n")
+    (definition,) = load_definitions([write(tmp_path, source)])
+    kind = definition.fields[0]
+    assert kind.choice_titles == {
+        "rent": {"zh-CN": "房租补贴", "en": "Rent"},
+        "talent": {"zh-CN": "人才补贴", "en": "Talent"},
+    }
+    assert field_view(kind, "zh-CN")["choice_titles"] == {"rent": "房租补贴", "talent": "人才补贴"}
+    assert field_view(kind, "en")["choice_titles"] == {"rent": "Rent", "talent": "Talent"}
+    assert "choice_titles" not in field_view(definition.fields[1])  # untitled fields keep the old shape
+
+
+def test_choice_titles_must_title_every_choice_and_nothing_else(tmp_path: Path) -> None:
+    source = edit(SAMPLE, "    choices: [rent, talent]\n", TITLED + "      tax: {zh-CN: 税, en: Tax}\n")
+    path, problems = report(tmp_path, source)
+    assert problems == [
+        f"{path}:{line_of(source, 'tax:')}: form field 'kind' choice_titles: unknown key 'tax'; allowed: rent, talent",
+        f"{path}:{line_of(source, 'choice_titles:') + 1}: form field 'kind': choice_titles lack: talent",
+    ]
+
+
+def test_choice_titles_need_both_locales_and_choices(tmp_path: Path) -> None:
+    source = edit(SAMPLE, "    choices: [rent, talent]\n", TITLED + "      talent: {zh-CN: 人才补贴}\n")
+    path, problems = report(tmp_path, source)
+    assert problems == [
+        f"{path}:{line_of(source, 'talent: {')}: form field 'kind' choice 'talent' title needs a title in every "
+        "locale; missing: en"
+    ]
+    source = edit(SAMPLE, "    min: 0\n", "    min: 0\n    choice_titles: {low: {zh-CN: 低, en: Low}}\n")
+    path, problems = report(tmp_path, source)
+    assert problems == [
+        f"{path}:{line_of(source, 'choice_titles:')}: form field 'amount_yuan': choice_titles need a 'choices' list "
+        "to title"
+    ]
+
+
+def test_every_choice_of_the_shipped_definitions_has_titles() -> None:
+    for definition in load_definitions(shipped_definition_files()):
+        fields = [*definition.fields, *(f for t in definition.transitions for f in t.fields)]
+        for field in fields:
+            if field.choices:
+                assert set(field.choice_titles) == set(field.choices), f"{definition.name}.{field.name}"

@@ -337,6 +337,7 @@ def test_the_portal_form_names_each_bad_field_then_creates_the_appeal(demo: Work
     assert form.status_code == 200
     for name in ("event_name", "event_kind", "venue", "start_date", "expected_attendance", "contact_phone"):
         assert f'name="{name}"' in form.text
+    assert '<option value="opening">开业活动</option>' in form.text  # choices show their titles
     token = csrf_in(form.text)
     bad = {**OUTDOOR_EVENT, "event_name": "", "expected_attendance": "很多", "contact_phone": "call me", "csrf": token}
     answer = client.post("/portal/new/outdoor_event_permit", data=bad)

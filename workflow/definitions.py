@@ -45,7 +45,19 @@ TOP_KEYS = {
     "description",
 }
 REQUIRED_TOP_KEYS = ("name", "version", "title", "prefix", "states", "transitions")
-FIELD_KEYS = {"name", "type", "title", "required", "choices", "min_length", "max_length", "min", "max", "help"}
+FIELD_KEYS = {
+    "name",
+    "type",
+    "title",
+    "required",
+    "choices",
+    "choice_titles",
+    "min_length",
+    "max_length",
+    "min",
+    "max",
+    "help",
+}
 STATE_KEYS = {"title", "role", "clock", "terminal", "initial", "limit", "description", "department", "notify"}
 TRANSITION_KEYS = {"trigger", "from", "to", "roles", "guards", "fields", "comment", "title", "notify"}
 NOTIFY_KEYS = {"notice", "to"}
@@ -360,6 +372,7 @@ def _fields(reader: _Reader, node: yaml.Node | None, what: str, taken: set[str])
                 reader.problem(values["choices"], f"{label}: a choice is listed twice")
         if not choices and kind in (FieldType.CHOICE, FieldType.MULTICHOICE):
             reader.problem(item, f"{label}: a {kind} field needs a non-empty 'choices' list")
+        choice_titles = _choice_titles(reader, values.get("choice_titles"), choices, label)
         lengths = {k: reader.integer(values[k], f"{label} {k}") for k in ("min_length", "max_length") if k in values}
         bounds = {k: reader.number(values[k], f"{label} {k}") for k in ("min", "max") if k in values}
         textual = (FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.PHONE)
@@ -384,6 +397,7 @@ def _fields(reader: _Reader, node: yaml.Node | None, what: str, taken: set[str])
                     title=title,
                     required=required,
                     choices=choices,
+                    choice_titles=choice_titles,
                     min_length=lo,
                     max_length=hi,
                     minimum=bounds.get("min"),
@@ -391,6 +405,27 @@ def _fields(reader: _Reader, node: yaml.Node | None, what: str, taken: set[str])
                 )
             )
     return specs
+
+
+def _choice_titles(
+    reader: _Reader, node: yaml.Node | None, choices: tuple[str, ...], label: str
+) -> dict[str, dict[str, str]]:
+    """What people read for each choice; when given, every choice needs its titles."""
+    if node is None:
+        return {}
+    if not choices:
+        reader.problem(node, f"{label}: choice_titles need a 'choices' list to title")
+        return {}
+    entries = reader.mapping(node, f"{label} choice_titles", set(choices))
+    titles = {
+        choice: reader.titles(value, f"{label} choice {choice!r} title")
+        for choice, (_, value) in entries.items()
+        if choice in choices
+    }
+    missing = [choice for choice in choices if choice not in entries]
+    if isinstance(node, yaml.MappingNode) and missing:
+        reader.problem(node, f"{label}: choice_titles lack: {', '.join(missing)}")
+    return titles
 
 
 def _materials(reader: _Reader, node: yaml.Node | None) -> list[MaterialSpec]:

@@ -52,6 +52,7 @@ class FieldSpec:
     title: Titles
     required: bool = False
     choices: tuple[str, ...] = ()
+    choice_titles: Mapping[str, Titles] = field(default_factory=dict)  # choice -> titles; empty: show the choice
     min_length: int | None = None
     max_length: int | None = None
     minimum: float | None = None

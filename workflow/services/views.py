@@ -27,6 +27,8 @@ def field_view(spec: FieldSpec, locale: str = "zh-CN") -> dict[str, Any]:
         "title": pick_title(spec.title, locale),
         "choices": list(spec.choices),
     }
+    if spec.choice_titles:
+        view["choice_titles"] = {c: pick_title(spec.choice_titles[c], locale) for c in spec.choices}
     for key, value in (
         ("min_length", spec.min_length),
         ("max_length", spec.max_length),

@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 
 from workflow.domain.guards import GUARDS
 from workflow.domain.org import ROLES_OF_LEVEL, Level, Role
-from workflow.domain.spec import AppealDefinition, pick_title
+from workflow.domain.spec import AppealDefinition, FieldSpec, FieldType, pick_title
 from workflow.errors import (
     AppealNotFound,
     CommentRequired,
@@ -44,6 +44,7 @@ from workflow.web.page_support import (
     running_for,
     see_other,
     text_of,
+    when,
     workflow_of,
 )
 
@@ -65,22 +66,38 @@ def _spec_of(wf: Workflow, number: str) -> AppealDefinition:
         return wf.registry.get(uow, record.definition_id).spec
 
 
-def _field_titles(spec: AppealDefinition, locale: str) -> dict[str, str]:
-    titles = {f.name: pick_title(f.title, locale) for t_ in spec.transitions for f in t_.fields}
-    titles.update({f.name: pick_title(f.title, locale) for f in spec.fields})
-    return titles
+def _fields_of(spec: AppealDefinition) -> dict[str, FieldSpec]:
+    """Every field an appeal's data can hold: the form's and those its transitions collect."""
+    fields = {f.name: f for t_ in spec.transitions for f in t_.fields}
+    fields.update({f.name: f for f in spec.fields})
+    return fields
 
 
-def _shown(value: Any, locale: str) -> str:
+def _shown(field: FieldSpec | None, value: Any, locale: str) -> str:
+    """A stored value as people read it: yes/no, a choice's title, a time in Shanghai to the minute."""
+    titles = field.choice_titles if field is not None else {}
+
+    def choice(item: Any) -> str:
+        return pick_title(titles[item], locale) if item in titles else str(item)
+
     if isinstance(value, bool):
         return t("appeal.yes" if value else "appeal.no", locale)
     if isinstance(value, list):
-        return "、".join(map(str, value)) if locale != "en" else ", ".join(map(str, value))
-    return str(value)
+        return ("、" if locale != "en" else ", ").join(map(choice, value))
+    if field is not None and field.type is FieldType.DATETIME and isinstance(value, str):
+        return when(value)
+    return choice(value)
+
+
+def _facts(fields: dict[str, FieldSpec], data: dict[str, Any], locale: str) -> list[tuple[str, str]]:
+    def title(name: str) -> str:
+        return pick_title(fields[name].title, locale) if name in fields else name
+
+    return [(title(name), _shown(fields.get(name), value, locale)) for name, value in data.items()]
 
 
 def _timeline(history: list[dict[str, Any]], spec: AppealDefinition, locale: str) -> list[dict[str, Any]]:
-    titles = _field_titles(spec, locale)
+    fields = _fields_of(spec)
     items = []
     for event in history:
         kind, what, to = event["kind"], title_of("event", event["kind"], locale), ""
@@ -97,7 +114,7 @@ def _timeline(history: list[dict[str, Any]], spec: AppealDefinition, locale: str
                 **event,
                 "what": what,
                 "to_title": to,
-                "data": [(titles.get(k, k), _shown(v, locale)) for k, v in (data or {}).items()],
+                "data": _facts(fields, data or {}, locale),
             }
         )
     return items
@@ -143,10 +160,10 @@ def _appeal_page(
     done_titles = {tr.trigger: pick_title(tr.title, locale) for tr in spec.transitions}
     if done in done_titles:
         flash = t("appeal.done", locale, action=done_titles[done])
-    titles = _field_titles(spec, locale)
     data = appeal["data"]
-    form = [(pick_title(f.title, locale), _shown(data[f.name], locale)) for f in spec.fields if f.name in data]
-    form += [(titles.get(k, k), _shown(v, locale)) for k, v in data.items() if k not in {f.name for f in spec.fields}]
+    # The form's own fields in the definition's order, then what the steps collected.
+    ordered = {f.name: data[f.name] for f in spec.fields if f.name in data} | data
+    form = _facts(_fields_of(spec), ordered, locale)
     entered = next((e for e in reversed(history) if e["kind"] == "fired" and e["to"] == appeal["state"]), None)
     level = Level(appeal["level"])
     # Moving along the chain is for whoever holds the level; an enterprise waited on holds no level.
