@@ -169,6 +169,26 @@ def test_a_permit_goes_from_the_enterprise_form_to_approved(
     open_action(staff, "start_pre_check")
     submit_action(staff, "start_pre_check")
     expect(staff.locator("h1 .state")).to_have_text("楼宇预审")
+
+    # The committee asks for the venue owner's consent; the contact answers from the portal.
+    open_action(staff, "request_materials")
+    submit_action(staff, "request_materials")  # a return needs a reason: refused, nothing changes
+    expect(staff.locator("#request_materials-comment")).to_have_attribute("aria-invalid", "true")
+    staff.fill("#request_materials-comment", "请补充场地方同意书。")
+    submit_action(staff, "request_materials")
+    expect(staff.locator("h1 .state")).to_have_text("待补充材料（预审）")
+    contact.goto("/portal")
+    waiting = contact.locator(f"li.waiting[data-number='{number}']")
+    expect(waiting).to_contain_text("需要您处理")
+    waiting.locator("a").click()
+    expect(contact.locator("ol.timeline")).to_contain_text("请补充场地方同意书。")
+    assert "provide_materials" in triggers_offered(contact)
+    open_action(contact, "provide_materials")
+    contact.fill("#provide_materials-comment", "场地方同意书已上传。")
+    submit_action(contact, "provide_materials")
+    expect(contact.locator("h1 .state")).to_have_text("楼宇预审")
+
+    staff.reload()
     open_action(staff, "pass_pre_check")
     submit_action(staff, "pass_pre_check")
     expect(staff.locator("h1 .state")).to_have_text("专员上门收集材料")
@@ -228,7 +248,7 @@ def test_a_permit_goes_from_the_enterprise_form_to_approved(
     contact.click("header a.lang")
     expect(contact.locator("h1 .state")).to_have_text("Approved")
     history = demo.history(number, as_user="contact-0001")
-    assert [e["kind"] for e in history] == ["submitted"] + ["fired"] * 5  # each click one recorded step
+    assert [e["kind"] for e in history] == ["submitted"] + ["fired"] * 7  # each click one recorded step
 
 
 def test_a_supervisor_sees_a_breached_appeal_after_the_clock_moves_on(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from notifications.inbox import unread_count
-from tests.conftest import OUTDOOR_EVENT
+from tests.conftest import OUTDOOR_EVENT, table_counts
 from workflow.clock import FrozenClock
 from workflow.definitions import load_definitions, shipped_definition_files
 from workflow.domain.org import Role
@@ -521,3 +522,52 @@ def test_an_escalated_breach_says_whose_clock_still_runs(demo: Workflow, clock: 
     page = browser(demo, clock, "community-c01").get(f"/appeals/{number}")
     badge = re.search(r'<span class="sla sla-breached">.*?</span>\s*</span>', page.text, re.S)
     assert badge and "上报后本级" not in badge.group(0) and "超时 " in badge.group(0)
+
+
+def flat_routes(routes: list[Any]) -> list[Any]:
+    """The routes of the app with included routers opened (FastAPI 0.16x keeps them nested, unprefixed here)."""
+    flat = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        flat += flat_routes(inner.routes) if inner is not None else [route]
+    return flat
+
+
+# Users who may not see an appeal of enterprise 1 (building B01, community C01, sub-district S01). District
+# departments' officers, like district supervisors, see the whole district, so none of them is here.
+OUTSIDERS = ["contact-0002", "contact-0031", "specialist-b02", "staff-b02", "community-c02", "subdistrict-s02"]
+
+
+def test_every_appeal_page_and_form_answers_404_to_each_role_outside_its_reach(
+    demo: Workflow, clock: FrozenClock
+) -> None:
+    """Walks the app's own route table, so a page added later is walked too."""
+    number = submit(demo, 1)
+    enterprise = demo.show(number)["enterprise"]["name"]
+    routes = [
+        (method, route.path)
+        for route in flat_routes(make_app(demo).routes)
+        if "{number}" in getattr(route, "path", "") and not route.path.startswith("/api/")
+        for method in sorted(getattr(route, "methods", None) or ())
+    ]
+    assert len(routes) >= 6, routes
+    with_passwords(demo, clock, *OUTSIDERS)
+    clients = {user: sign_in(TestClient(make_app(demo)), user) for user in OUTSIDERS}
+    before = table_counts(demo.engine)
+    for user, client in clients.items():
+        token = csrf_in(client.get("/inbox").text)
+        form = {
+            "csrf": token,
+            "expected_version": "1",
+            "comment": "x",
+            "text": "x",
+            "reason": "x",
+            "username": "specialist-b01",
+        }
+        for method, path in routes:
+            url = path.replace("{number}", number).replace("{trigger}", "start_pre_check")
+            answer = client.request(method, url, data=form if method == "POST" else None, follow_redirects=False)
+            assert answer.status_code == 404, f"{user} {method} {url}: {answer.status_code}"
+            assert enterprise not in answer.text, f"{user} {method} {url} names the enterprise"
+    assert table_counts(demo.engine) == before  # nothing written by any of them
+    assert demo.show(number)["version"] == 1
