@@ -309,6 +309,15 @@ def test_without_a_valid_token_every_endpoint_but_signing_in_answers_401(
     walker: Walker, authorization: str | None
 ) -> None:
     target = walker.submit(1)
+    # RFC 6750 3.1: a bad token sent is named invalid_token; no token (or another scheme) gets the bare challenge.
+    sent_a_token = (
+        authorization is not None and authorization.startswith("Bearer ") and authorization.strip() != "Bearer"
+    )
+    expected_challenge = (
+        'Bearer error="invalid_token", error_description="the token is not valid; sign in again"'
+        if sent_a_token
+        else "Bearer"
+    )
     problems = []
     for op in walker.operations():
         body = walker.body(op, "contact-0001", target)
@@ -318,6 +327,8 @@ def test_without_a_valid_token_every_endpoint_but_signing_in_answers_401(
             if (op.method, op.path) == ("POST", "/api/v1/auth/token"):
                 if payload.get("error") != "sign_in_failed":
                     problems.append(f"{op}: signing in must not need a token: {answer.status_code} {answer.text}")
+                if answer.headers.get("WWW-Authenticate") != "Bearer":
+                    problems.append(f"{op}: a 401 needs a challenge (RFC 9110 11.6.1): {answer.headers}")
                 continue
             if (
                 answer.status_code != 401
@@ -325,6 +336,9 @@ def test_without_a_valid_token_every_endpoint_but_signing_in_answers_401(
                 or set(payload) != {"error", "message", "details"}
             ):
                 problems.append(f"{op}: expected a 401 not_signed_in, got {answer.status_code} {answer.text}")
+            challenge = answer.headers.get("WWW-Authenticate")
+            if challenge != expected_challenge:
+                problems.append(f"{op}: WWW-Authenticate {challenge!r}, expected {expected_challenge!r}")
             if target.number in answer.text:
                 problems.append(f"{op}: names the appeal without a token: {answer.text}")
     schema = walker.client.get("/openapi.json")
@@ -342,4 +356,19 @@ def test_a_missing_request_body_still_answers_401_before_422(walker: Walker) -> 
         answer = walker.client.request(op.method, path)
         if answer.status_code != 401:
             problems.append(f"{op}: {answer.status_code} {answer.text}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("raw", [b'{"reason": "probe"', b'"\x80"'], ids=["not-json", "not-utf8"])
+def test_a_body_that_is_not_json_still_answers_401_before_400(walker: Walker, raw: bytes) -> None:
+    """FastAPI reads the body before the token: an unreadable body must not be reported to a caller without one."""
+    problems = []
+    for op in walker.operations():
+        if "requestBody" not in op.operation:
+            continue
+        path = walker.paths(op, MISSING)[0]
+        answer = walker.client.request(op.method, path, content=raw, headers={"Content-Type": "application/json"})
+        expected = 400 if op.path == "/api/v1/auth/token" else 401
+        if answer.status_code != expected or set(json_of(answer)) != {"error", "message", "details"}:
+            problems.append(f"{op}: expected {expected}, got {answer.status_code} {answer.text}")
     assert not problems, "\n".join(problems)

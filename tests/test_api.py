@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import OUTDOOR_EVENT, START
 from workflow.bootstrap import connect
 from workflow.clock import FrozenClock
+from workflow.errors import OutsideJurisdiction
 from workflow.persistence.database import create_database_engine
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.accounts import Accounts
@@ -183,6 +184,38 @@ def test_deleting_the_token_signs_that_token_out_only(api: Api) -> None:
     )
     still = api.client.get("/api/v1/me", headers={"Authorization": f"Bearer {second}"})
     assert still.status_code == 200, "signing out one session must leave the others alone"
+
+
+def test_a_401_challenges_for_a_bearer_token_and_names_a_bad_one_invalid_token(api: Api) -> None:
+    """RFC 6750 3.1: WWW-Authenticate on every 401; error="invalid_token" when the token sent does not work."""
+
+    def challenge(answer: httpx.Response, message: str) -> str:
+        expect_error(answer, 401, answer.json().get("error", "?"), message)
+        return answer.headers.get("WWW-Authenticate", "<none>")
+
+    def invalid(description: str) -> str:
+        return f'Bearer error="invalid_token", error_description="{description}"'
+
+    assert challenge(api.client.get("/api/v1/me"), "send Authorization: Bearer TOKEN") == "Bearer"
+    basic = {"Authorization": "Basic Y29udGFjdC0wMDAxOnBhc3N3b3Jk"}
+    assert challenge(api.client.get("/api/v1/me", headers=basic), "send Authorization: Bearer TOKEN") == "Bearer"
+    unknown = {"Authorization": "Bearer not-a-token-at-all"}
+    assert challenge(api.client.get("/api/v1/me", headers=unknown), "not valid") == invalid(
+        "the token is not valid; sign in again"
+    )
+    api.set_passwords({"staff-b01": PASSWORD})
+    token = api.sign_in("staff-b01").json()["access_token"]
+    revoked = {"Authorization": f"Bearer {token}"}
+    assert api.client.delete("/api/v1/auth/token", headers=revoked).status_code == 204
+    assert challenge(api.client.get("/api/v1/appeals", headers=revoked), "not valid") == invalid(
+        "the token is not valid; sign in again"
+    )
+    expiring = api.headers("contact-0001")
+    api.clock.advance(TTL)
+    assert challenge(api.client.post("/api/v1/appeals", headers=expiring, json={}), "expired") == invalid(
+        "the token has expired; sign in again"
+    )
+    assert challenge(api.sign_in("staff-b01", "not-the-password"), "wrong username") == "Bearer"
 
 
 def test_disabling_an_account_revokes_its_tokens_at_once(api: Api) -> None:
@@ -599,6 +632,148 @@ def test_openapi_lists_every_route_of_the_api(api: Api) -> None:
         "/api/v1/inbox",
         "/api/v1/inbox/read",
     }
+
+
+def test_a_body_that_is_not_json_is_a_400_in_the_one_error_shape_and_changes_nothing(api: Api) -> None:
+    number = api.submit()["number"]
+    api.wf.fire(number, "start_pre_check", as_user="staff-b01")
+    paths = [
+        "/appeals",
+        f"/appeals/{number}/actions/request_materials",
+        f"/appeals/{number}/escalate",
+        f"/appeals/{number}/assign",
+        f"/appeals/{number}/comments",
+        "/inbox/read",
+    ]
+    unreadable = {
+        b'{"reason": "\xe8\xb6\x85\xe5\x87\xba"': "the body is not valid JSON: Expecting ',' delimiter at character 15",
+        b"[1, 2": "the body is not valid JSON: Expecting ',' delimiter at character 5",
+        b'"\x80"': "the body cannot be read",
+    }
+    for path in paths:
+        for raw, reason in unreadable.items():
+            headers = {**api.headers("staff-b01"), "Content-Type": "application/json"}
+            answer = api.client.post(f"/api/v1{path}", content=raw, headers=headers)
+            body = expect_error(answer, 400, "invalid_request", f"bad request: {reason}")
+            assert body["details"] == [{"field": "", "message": body["message"].removeprefix("bad request: ")}]
+    signing_in = api.client.post("/api/v1/auth/token", content=b"{", headers={"Content-Type": "application/json"})
+    expect_error(signing_in, 400, "invalid_request", "not valid JSON: Expecting property name enclosed in double")
+    shown = api.get(f"/appeals/{number}", "staff-b01").json()
+    assert (shown["version"], shown["level"], shown["assignee"]) == (2, "building", "staff-b01"), "nothing moved"
+    assert api.get(f"/appeals/{number}/history", "staff-b01").json()[-1]["kind"] == "fired"
+
+
+def test_escalating_sending_down_and_assigning_answer_the_appeal_with_the_callers_actions(api: Api) -> None:
+    """The same appeal, `actions` included, as GET /appeals/{number} gives the caller right after."""
+    number = api.submit()["number"]
+    api.wf.fire(number, "start_pre_check", as_user="staff-b01")
+    moves = [
+        ("staff-b01", "escalate", {"reason": "场地涉及市政道路，超出楼宇权限", "expected_version": 2}),
+        ("community-c01", "send-down", {"reason": "请楼宇继续办理"}),
+        ("staff-b01", "assign", {"username": "specialist-b01", "comment": "请跟进材料"}),
+    ]
+    seen = []
+    for user, move, body in moves:
+        answer = api.post(f"/appeals/{number}/{move}", user, json=body)
+        assert answer.status_code == 200, f"{move}: {answer.text}"
+        moved = answer.json()
+        assert "actions" in moved, f"{move} answers without actions: {sorted(moved)}"
+        assert moved == api.get(f"/appeals/{number}", user).json(), f"{move} answers another shape than GET"
+        seen.append((moved["level"], moved["assignee"], moved["version"], [a["trigger"] for a in moved["actions"]]))
+    assert seen == [
+        ("community", "community-c01", 3, ["request_materials", "pass_pre_check"]),
+        ("building", "staff-b01", 4, []),
+        ("building", "specialist-b01", 5, ["request_materials", "pass_pre_check"]),
+    ]
+    filing = api.get(f"/appeals/{number}", "staff-b01").json()["actions"][0]
+    assert {"trigger", "fields", "required_fields", "comment_required"} <= set(filing), "each action names its fields"
+
+
+def test_a_change_that_puts_the_appeal_out_of_the_callers_reach_answers_it_with_no_actions(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change went through: a 404 now would invite a retry. (No demo user can lose reach this way; the
+    engine's answer is stood in for.)"""
+    number = api.submit()["number"]
+
+    def out_of_reach(number: str, *, as_user: str, locale: str = "zh-CN") -> list[dict[str, Any]]:
+        raise OutsideJurisdiction(as_user, number)
+
+    monkeypatch.setattr(api.wf, "actions", out_of_reach)
+    answer = api.post(f"/appeals/{number}/assign", "community-c01", json={"username": "specialist-b01"})
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["assignee"], answer.json()["actions"]) == ("specialist-b01", [])
+
+
+# --- the schema -------------------------------------------------------------------------------------
+
+ERROR_STATUSES = ("400", "401", "403", "404", "409", "422", "429")
+
+
+def api_operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, op)
+        for path, ops in schema["paths"].items()
+        if path.startswith("/api/v1/")
+        for method, op in ops.items()
+    ]
+
+
+def test_the_schema_declares_every_error_status_with_the_one_error_shape(api: Api) -> None:
+    schema = api.client.get("/openapi.json").json()
+    error_body = schema["components"]["schemas"]["ErrorBody"]
+    assert set(error_body["required"]) == ERROR_KEYS, "every error answer carries error, message and details"
+    for method, path, op in api_operations(schema):
+        for status in ERROR_STATUSES:
+            declared = op["responses"].get(status)
+            assert declared is not None, f"{method} {path} does not declare {status}"
+            assert declared["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+        assert op["responses"]["401"]["headers"]["WWW-Authenticate"]["required"] is True, f"{method} {path}"
+        assert op["responses"]["429"]["headers"]["Retry-After"]["required"] is True, f"{method} {path}"
+        assert "HTTPValidationError" not in str(op["responses"]), f"{method} {path}: FastAPI's own 422 shape"
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+
+
+def test_the_schema_asks_for_the_bearer_token_on_every_operation_but_signing_in(api: Api) -> None:
+    schema = api.client.get("/openapi.json").json()
+    schemes = schema["components"]["securitySchemes"]
+    assert {name: (s["type"], s["scheme"]) for name, s in schemes.items()} == {"bearer": ("http", "bearer")}
+    for method, path, op in api_operations(schema):
+        headers = [p["name"].lower() for p in op.get("parameters", []) if p["in"] == "header"]
+        assert "authorization" not in headers, f"{method} {path}: the token belongs to the security scheme"
+        if (method, path) == ("POST", "/api/v1/auth/token"):
+            assert "security" not in op, "signing in needs no token"
+        else:
+            assert op.get("security") == [{"bearer": []}], f"{method} {path} does not ask for the token"
+
+
+def test_every_answer_with_an_appeal_declares_the_appeal_with_its_actions(api: Api) -> None:
+    schema = api.client.get("/openapi.json").json()
+    appeal = {"$ref": "#/components/schemas/AppealWithActions"}
+    operations = {(method, path): op for method, path, op in api_operations(schema)}
+    for method, path, status in [
+        ("POST", "/api/v1/appeals", "201"),
+        ("GET", "/api/v1/appeals/{number}", "200"),
+        ("POST", "/api/v1/appeals/{number}/actions/{trigger}", "200"),
+        ("POST", "/api/v1/appeals/{number}/escalate", "200"),
+        ("POST", "/api/v1/appeals/{number}/send-down", "200"),
+        ("POST", "/api/v1/appeals/{number}/assign", "200"),
+    ]:
+        declared = operations[(method, path)]["responses"][status]["content"]["application/json"]["schema"]
+        assert declared == appeal, f"{method} {path}: {declared}"
+    components = schema["components"]["schemas"]
+    assert {"number", "state", "version", "level", "assignee", "sla", "actions"} <= set(
+        components["AppealWithActions"]["required"]
+    )
+    assert {"trigger", "fields", "required_fields", "comment_required"} <= set(components["Action"]["required"])
+    assert "204" in operations[("DELETE", "/api/v1/auth/token")]["responses"]
+    assert "content" not in operations[("DELETE", "/api/v1/auth/token")]["responses"]["204"]
+
+
+def test_signing_out_answers_an_empty_204_without_a_content_type(api: Api) -> None:
+    answer = api.client.delete("/api/v1/auth/token", headers=api.headers("staff-b01"))
+    assert (answer.status_code, answer.content) == (204, b"")
+    assert "content-type" not in answer.headers, "a 204 has no content to type"
 
 
 def test_the_article_path_runs_through_the_api_and_the_contact_sees_the_approval(api: Api) -> None:

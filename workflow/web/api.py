@@ -1,22 +1,53 @@
-"""REST API under /api/v1: every route signs the caller in by bearer token and acts as them."""
+"""REST API under /api/v1: every route but signing in takes the caller's bearer token and acts as them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from notifications.inbox import inbox_view, mark_read
 from workflow.domain.org import SUPERVISOR_ROLES, Role
-from workflow.errors import NotPermitted
+from workflow.errors import NotPermitted, OutsideJurisdiction
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.accounts import Accounts, NotSignedIn, Session
 from workflow.services.workflow import Workflow
-from workflow.web.errors import ErrorBody
+from workflow.web.errors import ErrorBody, InvalidToken
 
-router = APIRouter(prefix="/api/v1")
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422, 429)}
+
+def _error(description: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    declared: dict[str, Any] = {"model": ErrorBody, "description": description}
+    if headers:
+        declared["headers"] = {
+            name: {"description": text, "required": True, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return declared
+
+
+# Every error answer has the one shape of ErrorBody; each operation declares them all.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("The body is not JSON at all (`invalid_request`, the reason in `details`)."),
+    401: _error(
+        "No valid bearer token (`not_signed_in`), or a wrong username or password (`sign_in_failed`).",
+        {
+            "WWW-Authenticate": '`Bearer`; `Bearer error="invalid_token", error_description="..."` when the token '
+            "sent is unknown, revoked or expired"
+        },
+    ),
+    403: _error("The caller's role or jurisdiction does not allow it (`forbidden`)."),
+    404: _error("No such appeal, type, user or unit; an appeal outside the caller's jurisdiction looks the same."),
+    409: _error("A version conflict or a trigger not possible now (`details.allowed`)."),
+    422: _error("Fields that do not fit, each named in `details` (`invalid_request`, `invalid_fields`, ...)."),
+    429: _error("Too many failed sign-ins (`too_many_attempts`).", {"Retry-After": "seconds until trying again"}),
+}
 
 
 class TokenRequest(BaseModel):
@@ -64,6 +95,158 @@ class ReadRequest(BaseModel):
     ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=500)
 
 
+# --- answers: every listed key is always there (but `choice_titles`, `min_length`, `max_length`, `min`, `max` of a
+# form field, present only when the definition sets them); keys added later pass through (additionalProperties).
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class FormField(Answer):
+    name: str
+    type: str
+    required: bool
+    title: str
+    choices: list[str]
+    choice_titles: dict[str, str] | None = None  # choice -> title in the caller's language, when the type gives them
+    min_length: int | None = None
+    max_length: int | None = None
+    min: int | float | None = None
+    max: int | float | None = None
+
+
+class Action(Answer):
+    """A trigger the caller may fire now, with the fields it takes."""
+
+    trigger: str
+    title: str
+    sources: list[str]
+    dest: str
+    roles: list[str]
+    guards: list[str]
+    required_fields: list[str]
+    fields: list[FormField]
+    comment_required: bool
+
+
+class UnitRef(Answer):
+    id: int
+    code: str | None
+    name: str | None
+
+
+class EnterpriseRef(Answer):
+    id: int
+    name: str
+
+
+class DefinitionRef(Answer):
+    name: str
+    version: int
+
+
+class WorkingTime(Answer):
+    seconds: int
+    text: str
+
+
+class Sla(Answer):
+    """Times are ISO 8601 with the Shanghai offset."""
+
+    status: str
+    clock: str
+    due_at: str | None
+    at_risk_at: str | None
+    state_due_at: str | None
+    overall_due_at: str | None
+    working_time_left: WorkingTime | None
+    overall_used: WorkingTime | None
+    breached_at: str | None
+    provisional: bool
+    first_response_at: str | None
+    decided_at: str | None
+
+
+class Appeal(Answer):
+    number: str
+    type: str
+    type_title: str
+    definition: DefinitionRef
+    state: str
+    state_title: str
+    is_open: bool
+    level: str
+    unit: UnitRef
+    enterprise: EnterpriseRef
+    assignee: str | None
+    submitted_by: str | None
+    channel: str
+    data: dict[str, Any]
+    version: int
+    created_at: str
+    updated_at: str
+    closed_at: str | None
+    sla: Sla | None
+
+
+class AppealWithActions(Appeal):
+    actions: list[Action] = Field(description="the triggers the caller may fire now, with the fields each needs")
+
+
+class AppealPage(Answer):
+    total: int
+    page: int
+    page_size: int
+    appeals: list[Appeal]
+
+
+class Event(Answer):
+    id: int
+    version: int
+    at: str
+    actor: str | None
+    kind: str
+    trigger: str | None
+    from_: str | None = Field(alias="from")
+    to: str | None
+    comment: str | None
+    payload: dict[str, Any]
+
+
+class CommentAdded(Answer):
+    number: str
+    version: int
+    comment: str
+
+
+class Me(Answer):
+    username: str
+    display_name: str
+    role: str
+    locale: str
+    enterprise_id: int | None
+
+
+class Notice(Answer):
+    id: int
+    kind: str
+    subject: str
+    text: str
+    created_at: str
+    read: bool
+    email: str
+    number: str | None
+
+
+class Inbox(Answer):
+    unread: int
+    notices: list[Notice]
+
+
+class ReadResult(Answer):
+    marked: int
+    unread: int
+
+
 def workflow(request: Request) -> Workflow:
     wf: Workflow = request.app.state.wf
     return wf
@@ -74,18 +257,60 @@ def accounts(request: Request) -> Accounts:
     return acc
 
 
-def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Session:
+bearer = HTTPBearer(
+    scheme_name="bearer",
+    description="The `access_token` of `POST /api/v1/auth/token`, sent as `Authorization: Bearer TOKEN`.",
+    auto_error=False,  # the 401 is ours: the one error shape, with WWW-Authenticate
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    return credentials.credentials.strip() if credentials is not None else ""
+
+
+def caller(request: Request, credentials: Credentials) -> Session:
     """The signed-in user behind `Authorization: Bearer TOKEN`."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    token = _token(credentials)
+    if not token:
         raise NotSignedIn("send Authorization: Bearer TOKEN (POST /api/v1/auth/token gives one)")
     wf = workflow(request)
-    with UnitOfWork(wf.engine, read_only=True) as uow:
-        return accounts(request).authenticate(uow, token.strip())
+    try:
+        with UnitOfWork(wf.engine, read_only=True) as uow:
+            return accounts(request).authenticate(uow, token)
+    except NotSignedIn as exc:
+        raise InvalidToken(str(exc)) from exc
 
 
 Caller = Annotated[Session, Depends(caller)]
 WF = Annotated[Workflow, Depends(workflow)]
+
+
+class SignedInFirst(APIRoute):
+    """FastAPI reads the body before it runs dependencies, so a body that is not JSON would be reported before a
+    missing token is. On the routes that need a token, check it first: without one the caller learns nothing."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if not any(dependency.call is caller for dependency in self.dependant.dependencies):
+            return handler
+
+        async def signed_in_first(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                if any(e.get("type") == "json_invalid" for e in exc.errors()):
+                    await run_in_threadpool(caller, request, await bearer(request))
+                raise
+            except StarletteHTTPException as exc:
+                if exc.status_code == 400:
+                    await run_in_threadpool(caller, request, await bearer(request))
+                raise
+
+        return signed_in_first
+
+
+router = APIRouter(prefix="/api/v1", route_class=SignedInFirst)
 
 
 @router.post("/auth/token", response_model=TokenResponse, responses=ERRORS, tags=["auth"])
@@ -102,14 +327,14 @@ def issue_token(body: TokenRequest, request: Request, wf: WF) -> TokenResponse:
     )
 
 
-@router.delete("/auth/token", status_code=204, responses=ERRORS, tags=["auth"])
-def revoke_token(request: Request, wf: WF, me: Caller, authorization: Annotated[str | None, Header()] = None) -> None:
+@router.delete("/auth/token", status_code=204, response_class=Response, responses=ERRORS, tags=["auth"])
+def revoke_token(request: Request, wf: WF, me: Caller, credentials: Credentials) -> None:
     with UnitOfWork(wf.engine) as uow:
-        accounts(request).revoke(uow, (authorization or "").partition(" ")[2].strip())
+        accounts(request).revoke(uow, _token(credentials))
         uow.commit()
 
 
-@router.get("/me", responses=ERRORS, tags=["auth"])
+@router.get("/me", response_model=Me, responses=ERRORS, tags=["auth"])
 def whoami(me: Caller) -> dict[str, Any]:
     actor = me.actor
     return {
@@ -126,7 +351,14 @@ def appeal_types(wf: WF, me: Caller) -> list[dict[str, Any]]:
     return wf.definitions(locale=me.actor.locale)
 
 
-@router.post("/appeals", status_code=201, responses=ERRORS, tags=["appeals"])
+@router.post(
+    "/appeals",
+    status_code=201,
+    response_model=AppealWithActions,
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+    tags=["appeals"],
+)
 def submit_appeal(body: AppealCreate, wf: WF, me: Caller) -> dict[str, Any]:
     appeal = wf.submit(
         body.type, enterprise_id=body.enterprise_id, as_user=me.actor.username, data=body.data, channel=body.channel
@@ -134,7 +366,9 @@ def submit_appeal(body: AppealCreate, wf: WF, me: Caller) -> dict[str, Any]:
     return _with_actions(wf, appeal, me)
 
 
-@router.get("/appeals", responses=ERRORS, tags=["appeals"])
+@router.get(
+    "/appeals", response_model=AppealPage, response_model_exclude_unset=True, responses=ERRORS, tags=["appeals"]
+)
 def list_appeals(
     wf: WF,
     me: Caller,
@@ -166,12 +400,24 @@ def list_appeals(
     return {"total": total, "page": page, "page_size": page_size, "appeals": items}
 
 
-@router.get("/appeals/{number}", responses=ERRORS, tags=["appeals"])
+@router.get(
+    "/appeals/{number}",
+    response_model=AppealWithActions,
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+    tags=["appeals"],
+)
 def show_appeal(number: str, wf: WF, me: Caller) -> dict[str, Any]:
     return _with_actions(wf, wf.show(number, as_user=me.actor.username, locale=me.actor.locale), me)
 
 
-@router.post("/appeals/{number}/actions/{trigger}", responses=ERRORS, tags=["appeals"])
+@router.post(
+    "/appeals/{number}/actions/{trigger}",
+    response_model=AppealWithActions,
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+    tags=["appeals"],
+)
 def fire(number: str, trigger: str, body: ActionRequest, wf: WF, me: Caller) -> dict[str, Any]:
     wf.fire(
         number,
@@ -181,35 +427,61 @@ def fire(number: str, trigger: str, body: ActionRequest, wf: WF, me: Caller) -> 
         data=body.data,
         expected_version=body.expected_version,
     )
-    return _with_actions(wf, wf.show(number, as_user=me.actor.username, locale=me.actor.locale), me)
+    return _after_change(wf, number, me)
 
 
-@router.post("/appeals/{number}/escalate", responses=ERRORS, tags=["appeals"])
+@router.post(
+    "/appeals/{number}/escalate",
+    response_model=AppealWithActions,
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+    tags=["appeals"],
+)
 def escalate(number: str, body: MoveRequest, wf: WF, me: Caller) -> dict[str, Any]:
     wf.escalate(number, as_user=me.actor.username, reason=body.reason, expected_version=body.expected_version)
-    return wf.show(number, locale=me.actor.locale)
+    return _after_change(wf, number, me)
 
 
-@router.post("/appeals/{number}/send-down", responses=ERRORS, tags=["appeals"])
+@router.post(
+    "/appeals/{number}/send-down",
+    response_model=AppealWithActions,
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+    tags=["appeals"],
+)
 def send_down(number: str, body: MoveRequest, wf: WF, me: Caller) -> dict[str, Any]:
     wf.send_down(number, as_user=me.actor.username, instructions=body.reason, expected_version=body.expected_version)
-    return wf.show(number, locale=me.actor.locale)
+    return _after_change(wf, number, me)
 
 
-@router.post("/appeals/{number}/assign", responses=ERRORS, tags=["appeals"])
+@router.post(
+    "/appeals/{number}/assign",
+    response_model=AppealWithActions,
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+    tags=["appeals"],
+)
 def assign(number: str, body: AssignRequest, wf: WF, me: Caller) -> dict[str, Any]:
     wf.assign(
         number, body.username, as_user=me.actor.username, comment=body.comment, expected_version=body.expected_version
     )
-    return wf.show(number, locale=me.actor.locale)
+    return _after_change(wf, number, me)
 
 
-@router.get("/appeals/{number}/history", responses=ERRORS, tags=["appeals"])
+@router.get(
+    "/appeals/{number}/history",
+    response_model=list[Event],
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+    tags=["appeals"],
+)
 def history(number: str, wf: WF, me: Caller) -> list[dict[str, Any]]:
     return wf.history(number, as_user=me.actor.username)
 
 
-@router.post("/appeals/{number}/comments", status_code=201, responses=ERRORS, tags=["appeals"])
+@router.post(
+    "/appeals/{number}/comments", status_code=201, response_model=CommentAdded, responses=ERRORS, tags=["appeals"]
+)
 def comment(number: str, body: CommentCreate, wf: WF, me: Caller) -> dict[str, Any]:
     version = wf.comment(number, body.text, as_user=me.actor.username)
     return {"number": number, "version": version, "comment": body.text.strip()}
@@ -227,13 +499,13 @@ def sla_summary(wf: WF, me: Caller, unit: Annotated[str | None, Query(max_length
     return wf.sla_report(unit=unit or scope_code)
 
 
-@router.get("/inbox", responses=ERRORS, tags=["notices"])
+@router.get("/inbox", response_model=Inbox, response_model_exclude_unset=True, responses=ERRORS, tags=["notices"])
 def inbox(wf: WF, me: Caller, unread: bool = False, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
     """The caller's in-app notices, newest first, with the unread count."""
     return inbox_view(wf.engine, me.actor, unread_only=unread, limit=limit)
 
 
-@router.post("/inbox/read", responses=ERRORS, tags=["notices"])
+@router.post("/inbox/read", response_model=ReadResult, responses=ERRORS, tags=["notices"])
 def read_notices(body: ReadRequest, wf: WF, me: Caller) -> dict[str, int]:
     return mark_read(wf.engine, wf.clock, me.actor, body.ids)
 
@@ -241,3 +513,13 @@ def read_notices(body: ReadRequest, wf: WF, me: Caller) -> dict[str, int]:
 def _with_actions(wf: Workflow, appeal: dict[str, Any], me: Session) -> dict[str, Any]:
     appeal["actions"] = wf.actions(appeal["number"], as_user=me.actor.username, locale=me.actor.locale)
     return appeal
+
+
+def _after_change(wf: Workflow, number: str, me: Session) -> dict[str, Any]:
+    """The appeal as the change left it, with what the caller may do next: nothing, should the change have put it
+    out of their reach (a 404 after a change that went through would invite a retry)."""
+    appeal = wf.show(number, locale=me.actor.locale)
+    try:
+        return _with_actions(wf, appeal, me)
+    except OutsideJurisdiction:
+        return appeal | {"actions": []}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,9 +27,23 @@ log = logging.getLogger(__name__)
 
 
 class ErrorBody(BaseModel):
+    """Every error answer of the API: a stable code, one line for people, and facts for programs (or null)."""
+
     error: str
     message: str
-    details: Any = None
+    details: Any
+
+
+class InvalidToken(NotSignedIn):
+    """A bearer token was sent but is unknown, revoked, expired or its account disabled (RFC 6750 invalid_token)."""
+
+
+def bearer_challenge(error: NotSignedIn) -> str:
+    """The WWW-Authenticate of a 401 (RFC 6750 section 3): plain without a token, invalid_token with a bad one."""
+    if not isinstance(error, InvalidToken):
+        return "Bearer"
+    description = re.sub(r'[^\x20-\x7e]|["\\]', "", str(error))
+    return f'Bearer error="invalid_token", error_description="{description}"'
 
 
 def status_of(error: WorkflowError) -> int:
@@ -60,11 +75,22 @@ def install(app: FastAPI) -> None:
             # Same answer as for a number that does not exist: guessing numbers reveals nothing.
             hidden = AppealNotFound(str(request.path_params["number"]))
             return error_response(404, hidden.code, str(hidden))
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
+        headers: dict[str, str] | None = None
+        if isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(exc.retry_after)}
+        elif isinstance(exc, NotSignedIn):
+            headers = {"WWW-Authenticate": bearer_challenge(exc)}
         return error_response(status_of(exc), exc.code, str(exc), exc.details(), headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        unreadable = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if unreadable is not None:
+            # Malformed syntax is a 400 (RFC 9110 15.5.1); 422 is for JSON that parses but does not fit.
+            where = unreadable.get("loc", ())[-1:]
+            reason = (unreadable.get("ctx") or {}).get("error") or unreadable.get("msg", "")
+            text = f"the body is not valid JSON: {reason}" + (f" at character {where[0]}" if where else "")
+            return error_response(400, "invalid_request", f"bad request: {text}", [{"field": "", "message": text}])
         problems = [
             {
                 "field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path")),
@@ -77,8 +103,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode at all (bytes that are not UTF-8, say).
+            text = f"the body cannot be read: {exc.detail}"
+            return error_response(400, "invalid_request", f"bad request: {text}", [{"field": "", "message": text}])
+        if exc.status_code == 401:
+            headers.setdefault("WWW-Authenticate", "Bearer")
         code = {404: "not_found", 405: "method_not_allowed", 401: "not_signed_in"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
