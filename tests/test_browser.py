@@ -200,6 +200,7 @@ def test_a_permit_goes_from_the_enterprise_form_to_approved(
     assert no_sideways_scroll(specialist), "the worklist scrolls sideways on a phone"
     shoot(specialist, "03-worklist-phone")
     specialist.click(f"li[data-number='{number}'] a")
+    assert no_sideways_scroll(specialist), "the appeal page scrolls sideways on a phone"
     assert "file_application" in triggers_offered(specialist)
     open_action(specialist, "file_application")
     submit_action(specialist, "file_application")
