@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from workflow.cli.common import add_json_flag, open_workflow
 from workflow.cli.output import emit_json, emit_line, emit_table
 from workflow.errors import InvalidInput
-from workflow.scheduling.jobs import Housekeeping
+from workflow.scheduling.jobs import SCHEDULED_BATCHES, Housekeeping
 from workflow.scheduling.scheduler import SweepScheduler
 from workflow.services.calendars import load_notice
 
@@ -114,7 +114,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     wf = open_workflow(args)
-    scheduler = SweepScheduler(Housekeeping(wf), interval=args.interval)
+    scheduler = SweepScheduler(Housekeeping(wf, max_batches=SCHEDULED_BATCHES), interval=args.interval)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

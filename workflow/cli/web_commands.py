@@ -150,6 +150,7 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level="info",
         proxy_headers=True,
+        http="workflow.web.server:NoDelayH11Protocol",  # --workers N would leave Nagle on: see there
     )
     return 0
 

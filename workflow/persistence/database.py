@@ -45,8 +45,11 @@ def create_database_engine(url: str, **options: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **options)
         _configure_sqlite(engine)
         return engine
-    options.setdefault("pool_size", 10)
-    options.setdefault("max_overflow", 20)
+    # Connections beyond pool_size are closed when returned: with more requests in flight per web worker than
+    # that, the pool opened 9-18 new PostgreSQL sessions a second (benchmarks/http.py), each a backend fork with
+    # cold caches. Size it to the requests one process serves at once, within the server's max_connections.
+    options.setdefault("pool_size", int(os.environ.get("APPEALS_DB_POOL_SIZE", "20")))
+    options.setdefault("max_overflow", int(os.environ.get("APPEALS_DB_MAX_OVERFLOW", "20")))
     # A ping per checkout would be one more round trip on every state change; recycle instead,
     # and let APPEALS_DB_PRE_PING=1 turn pinging on where connections die behind the app's back.
     options.setdefault("pool_pre_ping", os.environ.get("APPEALS_DB_PRE_PING", "") == "1")

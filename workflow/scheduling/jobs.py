@@ -12,6 +12,7 @@ from notifications.dispatcher import Dispatcher
 from workflow.services.sweeper import Sweeper, node_name
 from workflow.services.workflow import Workflow
 
+SCHEDULED_BATCHES = 5  # batches of notices a scheduled pass delivers (500 by default): seconds of work
 
 class Housekeeping:
     """One pass of every periodic job; `appeals sweep` runs it once, `appeals worker` on a schedule."""
@@ -23,8 +24,13 @@ class Housekeeping:
         node: str | None = None,
         lease: timedelta = timedelta(seconds=60),
         channel: Channel | None = None,
+        max_batches: int | None = None,
     ) -> None:
         self.node = node or node_name()
+        # A scheduled pass delivers at most this many batches of notices and leaves the rest to the next pass:
+        # stopping a scheduler waits for its pass, and a pass draining a backlog of thousands kept
+        # `appeals serve` from stopping on SIGTERM. None (the one-off `appeals sweep`) drains it all.
+        self.max_batches = max_batches
         self.wf = wf
         self.sweeper = Sweeper(wf, node=self.node, lease=lease)
         self.dispatcher = Dispatcher(
@@ -39,5 +45,5 @@ class Housekeeping:
     def sweep(self) -> dict[str, Any]:
         report = self.sweeper.sweep().as_dict()
         report["digests"] = write_daily_digests(self.wf, self.node)
-        report["notices"] = self.dispatcher.dispatch().as_dict()
+        report["notices"] = self.dispatcher.dispatch(self.max_batches).as_dict()
         return report
