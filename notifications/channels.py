@@ -1,4 +1,7 @@
-"""Where an email goes: an SMTP server (APPEALS_SMTP_URL) or, by default, a maildir on disk."""
+"""Where an email goes: an SMTP server (APPEALS_SMTP_URL) or, by default, a maildir on disk.
+
+A channel opens a session per claimed batch; the SMTP one sends the whole batch over one connection,
+since connecting, EHLO and QUIT for every message cost as much as the message itself."""
 
 from __future__ import annotations
 
@@ -6,14 +9,14 @@ import mailbox
 import os
 import smtplib
 import ssl
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formataddr
 from pathlib import Path
+from types import TracebackType
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
-from notifications.rendering import RenderedNotice
+from notifications.message import Email
 from workflow.errors import InvalidInput
 
 SMTP_URL_VARIABLE = "APPEALS_SMTP_URL"
@@ -30,31 +33,14 @@ class DeliveryError(Exception):
         self.permanent = permanent
 
 
+class Sender(Protocol):
+    def send(self, mail: Email) -> None: ...
+
+
 class Channel(Protocol):
     name: str
 
-    def send(self, message: EmailMessage) -> None: ...
-
-
-def message_id(notice_id: int, domain: str) -> str:
-    """Stable per outbox row: a resend after a crash carries the same Message-ID, so mail clients fold it."""
-    return f"<appeal-notice-{notice_id}@{domain}>"
-
-
-def build_message(
-    rendered: RenderedNotice, *, notice_id: int, sender: str, to_name: str, to_address: str
-) -> EmailMessage:
-    message = EmailMessage()
-    domain = sender.rsplit("@", 1)[-1].rstrip(">") or "localhost"
-    message["Subject"] = rendered.subject  # already one line; the email package encodes Chinese (RFC 2047)
-    message["From"] = sender
-    message["To"] = formataddr((to_name, to_address))
-    message["Message-ID"] = message_id(notice_id, domain)
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(rendered.text)
-    message.add_alternative(rendered.html, subtype="html")
-    message["Content-Language"] = rendered.locale  # after set_content, which clears Content-* headers
-    return message
+    def session(self) -> AbstractContextManager[Sender]: ...
 
 
 @dataclass
@@ -87,21 +73,55 @@ class SmtpChannel:
             timeout=float(query.get("timeout", ["10"])[0]),
         )
 
-    def send(self, message: EmailMessage) -> None:
+    def session(self) -> SmtpSession:
+        return SmtpSession(self)
+
+    def send(self, mail: Email) -> None:
+        """One message on a connection of its own."""
+        with self.session() as session:
+            session.send(mail)
+
+    def connect(self) -> smtplib.SMTP:
+        client: smtplib.SMTP
+        if self.ssl:
+            context = ssl.create_default_context()
+            client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         try:
-            client: smtplib.SMTP
-            if self.ssl:
-                client = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
-                )
-            else:
-                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            with client:
-                if self.starttls:
-                    client.starttls(context=ssl.create_default_context())
-                if self.username:
-                    client.login(self.username, self.password or "")
-                client.send_message(message)
+            if self.starttls:
+                client.starttls(context=ssl.create_default_context())
+            if self.username:
+                client.login(self.username, self.password or "")
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+
+class SmtpSession:
+    """One SMTP connection for a batch, opened at its first message and opened again after the server hung up."""
+
+    def __init__(self, channel: SmtpChannel) -> None:
+        self.channel = channel
+        self.client: smtplib.SMTP | None = None
+
+    def __enter__(self) -> SmtpSession:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                client.quit()
+            except (smtplib.SMTPException, OSError):
+                client.close()
+
+    def send(self, mail: Email) -> None:
+        try:
+            self._send(mail)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             raise DeliveryError(
@@ -111,7 +131,33 @@ class SmtpChannel:
             text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
             raise DeliveryError(f"SMTP {exc.smtp_code}: {text}", permanent=exc.smtp_code >= 500) from exc
         except (smtplib.SMTPException, OSError) as exc:  # refused connection, timeout, dropped line
-            raise DeliveryError(f"SMTP server {self.host}:{self.port} unreachable: {exc}", permanent=False) from exc
+            self._drop()  # mid-exchange, the connection's state is unknown: the next message starts afresh
+            host = f"{self.channel.host}:{self.channel.port}"
+            raise DeliveryError(f"SMTP server {host} unreachable: {exc}", permanent=False) from exc
+
+    def _send(self, mail: Email) -> None:
+        kept = self.client if self._connected() else None
+        try:
+            (kept or self._reconnect()).sendmail(mail.sender, [mail.recipient], mail.data)
+        except (smtplib.SMTPException, OSError):
+            if kept is None or self._connected():  # refused on a live line, or a new connection failed: report it
+                raise
+            # The server hung up on the connection we kept (idle timeout, a limit of messages per connection,
+            # 421): not this message's fault, so once more on a new one, as a message of its own would have been.
+            self._reconnect().sendmail(mail.sender, [mail.recipient], mail.data)
+
+    def _reconnect(self) -> smtplib.SMTP:
+        self._drop()
+        self.client = self.channel.connect()
+        return self.client
+
+    def _connected(self) -> bool:
+        return self.client is not None and self.client.sock is not None  # smtplib closes it on 421 or EOF
+
+    def _drop(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            client.close()
 
 
 @dataclass
@@ -121,9 +167,13 @@ class MaildirChannel:
     path: Path
     name: str = "maildir"
 
-    def send(self, message: EmailMessage) -> None:
+    def session(self) -> AbstractContextManager[Sender]:
+        return nullcontext(self)
+
+    def send(self, mail: Email) -> None:
         try:
-            mailbox.Maildir(str(self.path), create=True).add(message)
+            # Files in a maildir end their lines the local way.
+            mailbox.Maildir(str(self.path), create=True).add(mail.data.replace(b"\r\n", b"\n"))
         except OSError as exc:
             raise DeliveryError(f"cannot write to maildir {self.path}: {exc}", permanent=False) from exc
 

@@ -1,9 +1,11 @@
 """Delivers the outbox: claim pending notices, render each in its reader's language, send, record.
 
-A notice is marked sent only after the channel accepted it. A node that dies between the two leaves
-the claim to expire, and the notice is sent again with the same Message-ID: at most a duplicate in
-that window, never a loss. Transient failures retry with exponential backoff; after `max_attempts`,
-or on a permanent refusal, the notice is `failed` and shows up in `appeals notices failed`.
+A claimed batch goes out over one channel session (one SMTP connection) and its recipients are read
+with the claim. A notice is marked sent only after the channel accepted it, in a transaction of its
+own. A node that dies between the two leaves the claim to expire, and the notice is sent again with the
+same Message-ID: at most a duplicate in that window, never a loss. Transient failures retry with
+exponential backoff; after `max_attempts`, or on a permanent refusal, the notice is `failed` and shows
+up in `appeals notices failed`.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Row
 
-from notifications.channels import Channel, DeliveryError, build_message
+from notifications.channels import Channel, DeliveryError, Sender
+from notifications.message import UnsendableAddress, compose
 from notifications.outbox import DIGEST, OFF, Outbox
 from notifications.rendering import Renderer, RenderError
 from notifications.samples import render_extras
@@ -82,23 +85,31 @@ class Dispatcher:
         report = DispatchReport()
         batches = 0
         while max_batches is None or batches < max_batches:
-            now = self.clock.now()
-            with UnitOfWork(self.engine) as uow:
-                claimed = Outbox(uow.connection).claim(self.node, now, now + self.lease, self.batch)
-                uow.commit()
+            claimed, people = self._claim()
             if not claimed:
                 break
             batches += 1
             report.claimed += len(claimed)
-            for notice in claimed:
-                self.deliver(notice, report)
+            with self.channel.session() as session:
+                for notice in claimed:
+                    self.deliver(notice, people.get(notice.id), session, report)
         if report.claimed:
             log.info("dispatch by %s: %s", self.node, report.as_dict())
         return report
 
-    def deliver(self, notice: Any, report: DispatchReport) -> None:
-        with UnitOfWork(self.engine, read_only=True) as uow:
-            person = Outbox(uow.connection).recipient(notice.recipient_id, notice.kind)
+    def _claim(self) -> tuple[list[Row[Any]], dict[int, Any]]:
+        """The next batch and its recipients in one transaction. Addresses and preferences are thus read
+        once per batch rather than just before each send: a change made while a batch is out applies to
+        the next one, as it would have if that batch had been sent a moment earlier."""
+        now = self.clock.now()
+        with UnitOfWork(self.engine) as uow:
+            outbox = Outbox(uow.connection)
+            claimed = outbox.claim(self.node, now, now + self.lease, self.batch)
+            people = outbox.recipients([notice.id for notice in claimed])
+            uow.commit()
+        return claimed, people
+
+    def deliver(self, notice: Any, person: Any, session: Sender, report: DispatchReport) -> None:
         if person is None or not person.active or not person.email or person.mode in (OFF, DIGEST):
             reason = "digest" if person is not None and person.mode == DIGEST else "no email wanted or possible"
             self._finish(notice.id, report, "skipped", status="skipped", last_error=reason)
@@ -113,11 +124,11 @@ class Dispatcher:
                 base_url=self.base_url,
             )
             rendered = self.renderer.render(notice.kind, person.locale, {**notice.payload, **extras})
-            message = build_message(
+            mail = compose(
                 rendered, notice_id=notice.id, sender=self.sender, to_name=person.display_name, to_address=person.email
             )
-            self.channel.send(message)
-        except RenderError as exc:
+            session.send(mail)
+        except (RenderError, UnsendableAddress) as exc:  # no later attempt can do better
             self._finish(notice.id, report, "failed", status="failed", last_error=str(exc))
             return
         except DeliveryError as exc:

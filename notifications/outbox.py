@@ -37,9 +37,14 @@ class Outbox:
         )
         if self.dialect == "postgresql":
             due = due.with_for_update(skip_locked=True)
+        # Not UPDATE ... WHERE id IN (that SELECT): PostgreSQL may run the subquery again for each row it updates,
+        # skip the rows it has just locked, and so claim everything due whatever the batch size.
+        ids = list(self.connection.execute(due).scalars())
+        if not ids:
+            return []
         claimed = (
             update(notices)
-            .where(notices.c.id.in_(due.scalar_subquery()))
+            .where(notices.c.id.in_(ids))
             .where(or_(notices.c.status == "pending", and_(notices.c.status == "sending", notices.c.lease_until < now)))
             .values(status="sending", claimed_by=node, lease_until=lease_until, attempts=notices.c.attempts + 1)
             .returning(
@@ -53,22 +58,28 @@ class Outbox:
         )
         return sorted(self.connection.execute(claimed).all(), key=lambda r: r.id)
 
-    def recipient(self, user_id: int, kind: str) -> Any:
-        mode = (
-            select(preferences.c.mode)
-            .where(preferences.c.user_id == users.c.id, preferences.c.kind == kind)
-            .scalar_subquery()
+    def recipients(self, notice_ids: Sequence[int]) -> dict[int, Any]:
+        """Who each notice goes to, with that person's wish for its kind: one query for a claimed batch."""
+        if not notice_ids:
+            return {}
+        query = (
+            select(
+                notices.c.id.label("notice_id"),
+                users.c.id,
+                users.c.username,
+                users.c.display_name,
+                users.c.email,
+                users.c.locale,
+                users.c.active,
+                func.coalesce(preferences.c.mode, EMAIL).label("mode"),
+            )
+            .join(users, users.c.id == notices.c.recipient_id)
+            .outerjoin(
+                preferences, and_(preferences.c.user_id == notices.c.recipient_id, preferences.c.kind == notices.c.kind)
+            )
+            .where(notices.c.id.in_(list(notice_ids)))
         )
-        query = select(
-            users.c.id,
-            users.c.username,
-            users.c.display_name,
-            users.c.email,
-            users.c.locale,
-            users.c.active,
-            func.coalesce(mode, EMAIL).label("mode"),
-        ).where(users.c.id == user_id)
-        return self.connection.execute(query).first()
+        return {row.notice_id: row for row in self.connection.execute(query)}
 
     def finish(self, notice_id: int, node: str, **values: Any) -> bool:
         """Record an outcome, only while this node still holds the claim."""

@@ -4,7 +4,10 @@ and the daily digest written once a day however many nodes run."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
+import mailbox
 import socket
 import threading
 from collections import Counter
@@ -23,9 +26,9 @@ from typing import Any, cast
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, event, select, update
 
-from notifications.channels import SmtpChannel
+from notifications.channels import MaildirChannel, SmtpChannel
 from notifications.digest import digest_due, digest_runs, write_daily_digests
 from notifications.dispatcher import Dispatcher, DispatchReport
 from notifications.inbox import inbox_view
@@ -77,6 +80,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
+    connection: int = 0  # numbered per SMTP connection, in the order they were opened
 
     @property
     def message(self) -> EmailMessage:
@@ -93,18 +97,26 @@ class Received:
 
 
 class Mailbox:
-    """An aiosmtpd handler that keeps what it accepts and answers scripted refusals to chosen recipients."""
+    """An aiosmtpd handler that keeps what it accepts, answers scripted refusals to chosen recipients and
+    hangs up after chosen ones."""
 
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.refused: list[tuple[list[str], str]] = []
         self._answers: dict[str, list[str]] = {}
+        self._hang_ups: set[str] = set()
+        self._connections = itertools.count(1)
         self._lock = threading.Lock()
 
     def refuse(self, address: str, *answers: str) -> None:
         """The next messages to `address` get these answers, one each, instead of 250."""
         with self._lock:
             self._answers.setdefault(address, []).extend(answers)
+
+    def hang_up_after(self, address: str) -> None:
+        """Close the connection once the next message to `address` is accepted, as a server does at a limit."""
+        with self._lock:
+            self._hang_ups.add(address)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self._lock:
@@ -114,8 +126,17 @@ class Mailbox:
                     answer = queued.pop(0)
                     self.refused.append((list(envelope.rcpt_tos), answer))
                     return answer
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
+            if not hasattr(session, "number"):  # aiosmtpd makes a session per connection
+                session.number = next(self._connections)
+            content = bytes(envelope.content)
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), content, session.number))
+            if self._hang_ups & set(envelope.rcpt_tos):
+                self._hang_ups -= set(envelope.rcpt_tos)
+                asyncio.get_running_loop().call_soon(server.transport.close)  # after the 250 has gone out
         return "250 OK"
+
+    def connections(self) -> int:
+        return len({r.connection for r in self.received})
 
     def message_ids(self) -> Counter[str]:
         return Counter(r.message_id for r in self.received)
@@ -536,6 +557,114 @@ def test_two_dispatchers_racing_on_one_outbox_never_send_a_row_twice(
     done = outbox_rows(demo.engine)
     assert {r.status for r in done} == {"sent"}
     assert Counter(r.claimed_by for r in done) == Counter({"node-0": reports[0].sent, "node-1": reports[1].sent})
+
+
+# --- one connection per batch -------------------------------------------------------------------------------------
+
+
+def test_each_claimed_batch_goes_over_one_connection_and_its_recipients_are_read_in_one_query(
+    demo: Workflow, smtp: SmtpServer, dispatcher: Callable[..., Dispatcher]
+) -> None:
+    for enterprise in (1, 2):
+        walk(demo, enterprise=enterprise)
+    ids = [r.id for r in outbox_rows(demo.engine)]
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        statements.append(statement)
+
+    event.listen(demo.engine, "before_cursor_execute", record)
+    try:
+        report = dispatcher(batch=10).dispatch()
+    finally:
+        event.remove(demo.engine, "before_cursor_execute", record)
+
+    batches = [ids[i : i + 10] for i in range(0, len(ids), 10)]
+    assert len(batches) >= 3 and (report.claimed, report.sent) == (len(ids), len(ids)), report
+    by_id = {message_id_of(i): i for i in ids}
+    per_connection: dict[Any, list[int]] = {}
+    for mail in smtp.mailbox.received:
+        per_connection.setdefault(mail.connection, []).append(by_id[mail.message_id])
+    assert sorted(per_connection.values()) == batches, "one connection per batch, and a new one for the next"
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "users" in s]
+    assert len(reads) == len(batches), f"recipients are read once per batch, not per notice: {len(reads)} reads"
+
+
+def test_a_server_that_hangs_up_mid_batch_gets_the_rest_over_a_new_connection_at_once(
+    demo: Workflow, smtp: SmtpServer, dispatcher: Callable[..., Dispatcher]
+) -> None:
+    submit_event(demo)
+    first, second = outbox_rows(demo.engine)
+    smtp.mailbox.hang_up_after(first.email)
+
+    report = dispatcher().dispatch()
+
+    assert (report.sent, report.retried, report.failed) == (2, 0, 0), report
+    assert smtp.mailbox.message_ids() == Counter({message_id_of(first.id): 1, message_id_of(second.id): 1})
+    assert smtp.mailbox.connections() == 2
+
+
+def test_a_421_on_a_kept_connection_is_tried_once_more_on_a_new_one_as_a_message_of_its_own_would_be(
+    demo: Workflow, smtp: SmtpServer, dispatcher: Callable[..., Dispatcher], clock: FrozenClock
+) -> None:
+    submit_event(demo)
+    first, second = outbox_rows(demo.engine)
+    smtp.mailbox.refuse(second.email, "421 4.7.0 too many messages on this connection")
+
+    report = dispatcher().dispatch()
+
+    assert (report.sent, report.retried) == (2, 0), report
+    assert smtp.mailbox.refused == [([second.email], "421 4.7.0 too many messages on this connection")]
+    assert smtp.mailbox.message_ids() == Counter({message_id_of(first.id): 1, message_id_of(second.id): 1})
+    assert smtp.mailbox.connections() == 2
+
+    third = submit_event(demo, enterprise=2)  # a 421 on a new connection waits for the backoff, as before
+    (fresh, _) = [r for r in outbox_rows(demo.engine) if r.payload["appeal"]["number"] == third]
+    smtp.mailbox.refuse(fresh.email, "421 4.3.2 shutting down")
+    later = dispatcher().dispatch()
+    assert (later.sent, later.retried) == (1, 1), later
+    assert row(demo.engine, fresh.id).next_attempt_at == clock.now() + BACKOFF
+
+
+def test_an_address_outside_ascii_fails_its_notice_at_once_and_the_batch_goes_on(
+    demo: Workflow, smtp: SmtpServer, dispatcher: Callable[..., Dispatcher], clock: FrozenClock
+) -> None:
+    address = "李娜@例子.中国"  # would need SMTPUTF8; the email package cannot even write it into a To header
+    with demo.engine.begin() as conn:
+        conn.execute(update(users_table).where(users_table.c.username == "contact-0001").values(email=address))
+    submit_event(demo)
+    (notice,) = [r for r in outbox_rows(demo.engine) if r.email == address]
+
+    report = dispatcher().dispatch()
+
+    assert (report.sent, report.retried, report.failed) == (1, 0, 1), report
+    failed = row(demo.engine, notice.id)
+    assert failed.status == "failed" and "is not ASCII" in failed.last_error, failed.last_error
+    assert message_id_of(notice.id) not in smtp.mailbox.message_ids()
+    clock.advance(timedelta(days=1))
+    assert dispatcher().dispatch().claimed == 0
+
+
+def test_without_smtp_every_notice_lands_in_the_maildir_with_local_line_ends(
+    demo: Workflow, dispatcher: Callable[..., Dispatcher], tmp_path: Any
+) -> None:
+    walk(demo)
+    rows = outbox_rows(demo.engine)
+    sender = dispatcher(channel=MaildirChannel(tmp_path / "maildir"))
+
+    report = sender.dispatch()
+
+    assert report.sent == len(rows), report
+    box = mailbox.Maildir(str(tmp_path / "maildir"), create=False)
+    raws = [box.get_bytes(key) for key in box.iterkeys()]
+    assert all(b"\r\n" not in raw for raw in raws)
+    messages = {str(m["Message-ID"]): m for m in (message_from_bytes(raw, policy=default_policy) for raw in raws)}
+    assert set(messages) == {message_id_of(r.id) for r in rows}
+    for notice in rows:
+        message = cast(EmailMessage, messages[message_id_of(notice.id)])
+        expected = expected_rendering(notice, sender)
+        assert message["Subject"] == expected.subject
+        assert same_text(body(message, "plain"), expected.text)
 
 
 # --- preferences --------------------------------------------------------------------------------------------------

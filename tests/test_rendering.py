@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 import pytest
 
-from notifications.channels import build_message
+from notifications.message import build_message, compose
 from notifications.rendering import LOCALES, Renderer, RenderError, templates_dir
 from notifications.samples import HOSTILE, sample_context
 from workflow.definitions import load_definitions, shipped_definition_files
@@ -123,6 +123,27 @@ def test_a_hostile_title_cannot_break_the_subject_into_headers(renderer: Rendere
     parsed = message_from_bytes(message.as_bytes(), policy=default_policy)
     assert parsed["Bcc"] is None, f"a header was smuggled in: {parsed['Bcc']!r}"
     assert "Bcc: victim@example.com" in str(parsed["Subject"])
+
+
+def test_a_hostile_recipient_name_or_address_cannot_add_a_header_or_a_recipient(renderer: Renderer) -> None:
+    context = sample_context("assigned", definition_named("outdoor_event_permit"))
+    rendered = renderer.render("assigned", "zh-CN", context)
+
+    mail = compose(
+        rendered,
+        notice_id=42,
+        sender="appeals@example.com",
+        to_name=HOSTILE,
+        to_address="lina@example.com\r\nBcc: victim@example.com",
+    )
+
+    head = mail.data.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    names = [line.split(":", 1)[0].lower() for line in head.split("\r\n") if line[:1] not in " \t"]
+    assert "bcc" not in names, head
+    assert "\r" not in mail.recipient and "\n" not in mail.recipient, "the envelope stays one line"
+    parsed = message_from_bytes(mail.data, policy=default_policy)
+    assert parsed["Bcc"] is None
+    assert "Bcc: victim@example.com" in str(parsed["To"]), "the text survives, inside the To header"
 
 
 @pytest.mark.parametrize("locale", LOCALES)
