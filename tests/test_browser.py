@@ -296,6 +296,8 @@ def test_a_supervisor_sees_a_breached_appeal_after_the_clock_moves_on(
     expect(supervisor.locator("h1")).to_contain_text(number)
     expect(supervisor.locator(".heading .sla")).to_have_class(re.compile(r"sla-breached"))
     expect(supervisor.locator("ol.timeline")).to_contain_text("上报")
+    # Submitted at 10:00; 10-12 and 14-16 are its four working hours.
+    expect(supervisor.locator("ol.timeline")).to_contain_text("超过办理时限（本环节时限，2026-11-26 16:00 到期）")
     shoot(supervisor, "09-appeal-breached")
 
     specialist = signed_in(chromium, server, "specialist-b01")

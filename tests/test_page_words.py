@@ -10,7 +10,7 @@ import pytest
 from workflow.domain.forms import clean_form
 from workflow.domain.guards import GUARDS
 from workflow.domain.spec import FieldSpec, FieldType
-from workflow.web.i18n import field_message, guard_message
+from workflow.web.i18n import field_message, guard_message, system_reason
 from workflow.web.problem_words import GUARD_WORDS
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
@@ -71,3 +71,12 @@ def test_every_guard_has_chinese_words() -> None:
     for name, guard in GUARDS.items():
         assert CHINESE.search(guard_message(name, guard.explanation, "zh-CN")), name
         assert guard_message(name, guard.explanation, "en") == guard.explanation
+
+
+def test_the_sweepers_breach_reason_reads_in_chinese_with_shanghai_time() -> None:
+    reason = "time limit breached (state limit, due 2026-11-26T08:00:00+00:00)"
+    assert system_reason(reason, "zh-CN") == "超过办理时限（本环节时限，2026-11-26 16:00 到期）"
+    assert system_reason(reason.replace("state", "overall"), "zh-CN") == "超过办理时限（总时限，2026-11-26 16:00 到期）"
+    assert system_reason(reason, "en") == reason
+    assert system_reason("time limit breached (state limit, due soon)", "zh-CN").startswith("time limit")
+    assert system_reason(None, "zh-CN") is None

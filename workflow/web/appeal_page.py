@@ -31,7 +31,7 @@ from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.workflow import Workflow
 from workflow.web.diagram import state_diagram
 from workflow.web.errors import status_of
-from workflow.web.i18n import field_message, guard_message, t, title_of
+from workflow.web.i18n import field_message, guard_message, system_reason, t, title_of
 from workflow.web.page_support import (
     ASSIGNERS,
     CheckedForm,
@@ -115,6 +115,8 @@ def _timeline(history: list[dict[str, Any]], spec: AppealDefinition, locale: str
                 "what": what,
                 "to_title": to,
                 "data": _facts(fields, data or {}, locale),
+                # The sweeper writes its reasons for scripts, in English; people read them in their language.
+                "comment": system_reason(event["comment"], locale) if event["actor"] is None else event["comment"],
             }
         )
     return items

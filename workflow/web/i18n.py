@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workflow.web.problem_words import field_problem_in_chinese, guard_in_chinese
+from workflow.web.problem_words import field_problem_in_chinese, guard_in_chinese, system_reason_in_chinese
 
 DEFAULT_LOCALE = "zh-CN"
 LOCALES = ("zh-CN", "en")
@@ -268,6 +268,13 @@ def field_message(message: str, locale: str = DEFAULT_LOCALE) -> str:
     if message == "is required":
         return t("form.is_required", locale)
     return message if locale == "en" else field_problem_in_chinese(message)
+
+
+def system_reason(reason: str | None, locale: str = DEFAULT_LOCALE) -> str | None:
+    """Why the system moved an appeal (a breach escalating it), as people read it."""
+    if reason is None or locale == "en":
+        return reason
+    return system_reason_in_chinese(reason)
 
 
 def guard_message(guard: str, explanation: str, locale: str = DEFAULT_LOCALE) -> str:

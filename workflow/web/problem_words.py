@@ -7,6 +7,9 @@ message has a fixed shape, so a pattern per shape turns it into words, keeping t
 from __future__ import annotations
 
 import re
+from datetime import datetime
+
+from workflow.services.views import SHANGHAI
 
 # (pattern of the engine's English message, the Chinese words with the pattern's named groups)
 FIELD_PATTERNS: list[tuple[re.Pattern[str], str]] = [
@@ -48,3 +51,19 @@ def field_problem_in_chinese(message: str) -> str:
 
 def guard_in_chinese(guard: str, explanation: str) -> str:
     return GUARD_WORDS.get(guard, explanation)
+
+
+BREACH_REASON = re.compile(r"time limit breached \((?P<clock>state|overall) limit, due (?P<due>[^)]+)\)")
+CLOCK_WORDS = {"state": "本环节时限", "overall": "总时限"}
+
+
+def system_reason_in_chinese(reason: str) -> str:
+    """The sweeper's reason for an escalation in Chinese, its due instant in Shanghai time."""
+    found = BREACH_REASON.fullmatch(reason)
+    if found is None:
+        return reason
+    try:
+        due = datetime.fromisoformat(found["due"]).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return reason
+    return f"超过办理时限（{CLOCK_WORDS[found['clock']]}，{due} 到期）"
