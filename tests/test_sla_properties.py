@@ -229,3 +229,17 @@ def test_an_appeal_past_its_last_overall_reminder_is_never_on_track(
             continue
         status = status_at(clocks, None, at)
         assert status in (SlaStatus.AT_RISK, SlaStatus.BREACHED), f"{step.state} at {at}: {status}"
+
+
+@SETTINGS
+@given(extra_days_off, extra_days_on, starts, moves)
+def test_an_appeal_with_a_due_instant_has_an_at_risk_instant_no_later(
+    extra_off: list[date], extra_on: list[date], start: datetime, plan: list[tuple[int, int]]
+) -> None:
+    """The SLA summary counts "past its due instant" inside the "past its at-risk instant" index range
+    (services/sla_report.py); that is right only while this holds for every clock the planner writes."""
+    for step in walk(year_of(extra_off, extra_on), start, plan):
+        clocks = step.clocks
+        if clocks.due_at is None:
+            continue
+        assert clocks.at_risk_at is not None and clocks.at_risk_at <= clocks.due_at, (step.state, clocks)

@@ -8,6 +8,7 @@ test moves it; the sweeper only runs when a test runs it.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from tests.conftest import OUTDOOR_EVENT, table_counts
 from workflow.bootstrap import connect
@@ -24,6 +25,7 @@ from workflow.clock import FrozenClock
 from workflow.errors import RoleNotAllowed, TransitionNotAllowed
 from workflow.persistence.database import create_database_engine
 from workflow.persistence.repository import appeals, notices, timers, users
+from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.calendars import load_notice
 from workflow.services.sweeper import Sweeper
 from workflow.services.workflow import Workflow
@@ -517,6 +519,81 @@ def test_the_report_counts_per_level_and_unit_now_and_as_of_an_earlier_moment(
     assert [level["level"] for level in now["levels"]] == ["building", "community", "subdistrict", "district"]
     assert now["totals"] == {"open": 4, "on_track": 1, "at_risk": 1, "breached": 1, "paused": 1}
     assert counts(demo.sla_report(unit="B01")) == {("building", "B01"): (2, 1, 0, 0, 1)}
+
+
+def test_the_report_counts_each_appeal_by_its_own_status_now_and_as_of_the_same_moment(
+    demo: Workflow, clock: FrozenClock
+) -> None:
+    """The report counts with index ranges (and as of a moment in one pass); both must agree with the
+    status each appeal shows, including an escalated appeal past its new level's at-risk instant."""
+    found = four_appeals(demo, clock)
+    sweep(demo)  # A climbs to the community: breached once, its state clock restarted there
+    moments = [sh(2026, 11, 26, 17, 20), sh(2026, 11, 27, 9, 45), sh(2026, 11, 27, 15), sh(2026, 12, 3, 12)]
+    seen = set()
+    for moment in moments:
+        clock.set(moment)
+        expected: dict[tuple[str, str], Counter[str]] = {}
+        for number in found.values():
+            shown = demo.show(number)
+            expected.setdefault((shown["level"], shown["unit"]["code"]), Counter())[shown["sla"]["status"]] += 1
+            seen.add((shown["level"], shown["sla"]["status"]))
+        for report in (demo.sla_report(), demo.sla_report(as_of=moment)):
+            got = {
+                (level["level"], u["unit"]["code"]): Counter(
+                    {k: u[k] for k in ("on_track", "at_risk", "breached", "paused") if u[k]}
+                )
+                for level in report["levels"]
+                for u in level["units"]
+            }
+            assert got == expected, moment
+    assert {("community", "breached"), ("building", "at_risk"), ("building", "breached")} <= seen
+
+
+# ---------------------------------------------------------------- the reads a breach makes
+
+
+def test_the_sweepers_reads_give_what_the_other_reads_give(demo: Workflow, clock: FrozenClock) -> None:
+    """The sweeper's statements go straight to the driver; their rows must convert as SQLAlchemy's do."""
+    found = four_appeals(demo, clock)
+    sweep(demo)  # A climbs: breached_at, restarted clocks, a community assignee
+    for number in found.values():
+        with UnitOfWork(demo.engine) as uow:
+            record = uow.repo.appeal(number)
+            assert record is not None
+            assert uow.repo.appeal_by_id(record.id, lock=True) == record
+            remembered = uow.repo.enterprise_names([record.enterprise_id])
+        with UnitOfWork(demo.engine) as uow:
+            assert remembered == uow.repo.enterprise_names([record.enterprise_id]) != {}
+
+
+def test_a_role_goes_to_the_nearest_holder_then_the_least_loaded_then_the_oldest_account(
+    demo: Workflow, clock: FrozenClock
+) -> None:
+    held = [submit_event(demo, n) for n in (1, 2, 3)]
+    with UnitOfWork(demo.engine) as uow:
+        enterprise = uow.repo.enterprise(1)
+        assert enterprise is not None
+        first, second, finance = (
+            uow.repo.actor(f"bureau-{name}") for name in ("approval-01", "approval-02", "finance-01")
+        )
+        assert first is not None and second is not None and finance is not None and first.id < second.id
+
+        def assignee(department: str = "DEP-APPROVAL") -> int | None:
+            return uow.repo.find_assignee("bureau_officer", enterprise.building_path, department)
+
+        def hold(number: str, officer: int, *, open: bool = True) -> None:
+            uow.connection.execute(
+                update(appeals).where(appeals.c.number == number).values(assignee_id=officer, is_open=open)
+            )
+
+        assert assignee() == first.id, "nobody holds anything: the oldest account"
+        hold(held[0], first.id)
+        assert assignee() == second.id, "the least loaded"
+        hold(held[1], second.id)
+        assert assignee() == first.id, "a tie: the oldest account"
+        hold(held[2], second.id, open=False)
+        assert assignee() == first.id, "closed appeals are no load"
+        assert assignee("DEP-FINANCE") == finance.id, "the named department comes first, whatever its load"
 
 
 def test_the_report_as_of_a_moment_leaves_out_appeals_submitted_after_it(demo: Workflow, clock: FrozenClock) -> None:

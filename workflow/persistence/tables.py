@@ -153,17 +153,37 @@ class Appeal(Base):
             postgresql_where=text("is_open"),
             sqlite_where=text("is_open = 1"),
         ),
-        # Covers the supervisors' summary (open / at risk / breached / paused per level and unit).
+        # The supervisors' summary (services/sla_report.py): open appeals per level, unit and clock from
+        # the narrow index, then within each group only the appeals past their at-risk instant and those
+        # ever breached, as index ranges.
+        Index(
+            "ix_appeals_open_groups",
+            "level",
+            "unit_id",
+            "clock",
+            postgresql_where=text("is_open"),
+            sqlite_where=text("is_open = 1"),
+        ),
         Index(
             "ix_appeals_open_sla",
             "level",
             "unit_id",
             "clock",
-            "due_at",
             "at_risk_at",
+            "due_at",
             "breached_at",
             postgresql_where=text("is_open"),
             sqlite_where=text("is_open = 1"),
+        ),
+        Index(
+            "ix_appeals_open_breached",
+            "level",
+            "unit_id",
+            "clock",
+            "breached_at",
+            "at_risk_at",
+            postgresql_where=text("is_open AND breached_at IS NOT NULL"),
+            sqlite_where=text("is_open = 1 AND breached_at IS NOT NULL"),
         ),
         Index(
             "ix_appeals_open_assignee",

@@ -106,8 +106,10 @@ class Sweeper:
     def fire(self, timer: Any, report: SweepReport) -> None:
         ctx = self.wf.context
         with UnitOfWork(self.wf.engine) as uow:
-            appeal = uow.repo.appeal_by_id(timer.appeal_id, lock=True)
-            if not uow.repo.finish_timer(timer.id, self.node, ctx.clock.now()) or appeal is None:
+            now = ctx.clock.now()
+            # The appeal is locked before the timer row, as users' changes lock them.
+            appeal, finished = uow.repo.lock_and_finish(timer.appeal_id, timer.id, self.node, now)
+            if not finished or appeal is None:
                 report.skipped += 1
                 return
             if not appeal.is_open:
@@ -115,7 +117,6 @@ class Sweeper:
                 report.skipped += 1
                 return
             definition = ctx.registry.get(uow, appeal.definition_id).spec
-            now = ctx.clock.now()
             notifier = Notifier(uow, now)
             due = appeal.state_due_at if timer.clock == "state" else appeal.overall_due_at
             payload = {
