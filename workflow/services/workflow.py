@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from workflow.clock import Clock
-from workflow.domain.appeal import AppealRecord, EventRecord, Snapshot, replay, role_may_fire
+from workflow.domain.appeal import Actor, AppealRecord, EventRecord, Snapshot, can_reach, replay, role_may_fire
 from workflow.domain.calendar import WorkingCalendar
 from workflow.domain.guards import GUARDS
 from workflow.domain.machine import CompiledMachine
@@ -164,13 +164,28 @@ class Workflow:
         """The triggers this user may fire now, with the fields each needs."""
         with self._read() as uow:
             actor = load_actor(uow, as_user)
-            appeal = load_reachable(uow, number, actor)
-            loaded = self.registry.get(uow, appeal.definition_id)
-            return [
-                transition_view(t, locale)
-                for t in loaded.spec.transitions_from(appeal.state)
-                if role_may_fire(actor.role, t, appeal.level) and _guards_could_pass(loaded.machine, appeal, t.trigger)
-            ]
+            return self._actions(uow, actor, load_reachable(uow, number, actor), locale)
+
+    def show_with_actions(
+        self, number: str, *, as_user: str, locale: str = "zh-CN", after_change: bool = False
+    ) -> dict[str, Any]:
+        """`show` plus `actions` under "actions", read in one transaction. `after_change`: the user has just
+        changed the appeal, so it is shown even if the change put it out of their reach, with no actions
+        (a not-found after a change that went through would invite a retry)."""
+        with self._read() as uow:
+            actor = load_actor(uow, as_user)
+            appeal = self._load(uow, number, None) if after_change else load_reachable(uow, number, actor)
+            view = self._views(uow, [appeal], locale)[0]
+            view["actions"] = self._actions(uow, actor, appeal, locale) if can_reach(actor, appeal) else []
+            return view
+
+    def _actions(self, uow: UnitOfWork, actor: Actor, appeal: AppealRecord, locale: str) -> list[dict[str, Any]]:
+        loaded = self.registry.get(uow, appeal.definition_id)
+        return [
+            transition_view(t, locale)
+            for t in loaded.spec.transitions_from(appeal.state)
+            if role_may_fire(actor.role, t, appeal.level) and _guards_could_pass(loaded.machine, appeal, t.trigger)
+        ]
 
     def list_appeals(
         self,

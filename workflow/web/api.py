@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from notifications.inbox import inbox_view, mark_read
 from workflow.domain.org import SUPERVISOR_ROLES, Role
-from workflow.errors import NotPermitted, OutsideJurisdiction
+from workflow.errors import NotPermitted
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.accounts import Accounts, NotSignedIn, Session
 from workflow.services.workflow import Workflow
@@ -363,7 +363,7 @@ def submit_appeal(body: AppealCreate, wf: WF, me: Caller) -> dict[str, Any]:
     appeal = wf.submit(
         body.type, enterprise_id=body.enterprise_id, as_user=me.actor.username, data=body.data, channel=body.channel
     )
-    return _with_actions(wf, appeal, me)
+    return _after_change(wf, str(appeal["number"]), me)
 
 
 @router.get(
@@ -408,7 +408,7 @@ def list_appeals(
     tags=["appeals"],
 )
 def show_appeal(number: str, wf: WF, me: Caller) -> dict[str, Any]:
-    return _with_actions(wf, wf.show(number, as_user=me.actor.username, locale=me.actor.locale), me)
+    return wf.show_with_actions(number, as_user=me.actor.username, locale=me.actor.locale)
 
 
 @router.post(
@@ -510,16 +510,7 @@ def read_notices(body: ReadRequest, wf: WF, me: Caller) -> dict[str, int]:
     return mark_read(wf.engine, wf.clock, me.actor, body.ids)
 
 
-def _with_actions(wf: Workflow, appeal: dict[str, Any], me: Session) -> dict[str, Any]:
-    appeal["actions"] = wf.actions(appeal["number"], as_user=me.actor.username, locale=me.actor.locale)
-    return appeal
-
-
 def _after_change(wf: Workflow, number: str, me: Session) -> dict[str, Any]:
     """The appeal as the change left it, with what the caller may do next: nothing, should the change have put it
     out of their reach (a 404 after a change that went through would invite a retry)."""
-    appeal = wf.show(number, locale=me.actor.locale)
-    try:
-        return _with_actions(wf, appeal, me)
-    except OutsideJurisdiction:
-        return appeal | {"actions": []}
+    return wf.show_with_actions(number, as_user=me.actor.username, locale=me.actor.locale, after_change=True)
