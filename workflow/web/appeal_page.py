@@ -154,9 +154,9 @@ def _appeal_page(
 ) -> Response:
     wf = workflow_of(request)
     user, locale = me.actor.username, me.locale
-    appeal = wf.show(number, as_user=user, locale=locale)  # the jurisdiction check: 404 page otherwise
+    appeal = wf.show_with_actions(number, as_user=user, locale=locale)  # the jurisdiction check: 404 otherwise
     localise_units(wf, [appeal], locale)
-    actions = wf.actions(number, as_user=user, locale=locale)
+    actions = appeal.pop("actions")
     history = wf.history(number, as_user=user)
     spec = _spec_of(wf, number)
     done_titles = {tr.trigger: pick_title(tr.title, locale) for tr in spec.transitions}
