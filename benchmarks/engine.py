@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sqlite3
 import subprocess
@@ -23,24 +22,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from bench_databases import EVENT, drop_database, fresh_database, plain_url
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from workflow.bootstrap import connect
 from workflow.clock import FrozenClock
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.demo_data import load_demo
 
-PG_URL = os.environ.get("APPEALS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-EVENT = {
-    "event_name": "开业活动",
-    "event_kind": "opening",
-    "venue": "北广场",
-    "start_date": "2026-12-01",
-    "end_date": "2026-12-20",
-    "expected_attendance": 500,
-    "contact_phone": "0731-8888 6666",
-}
 # (trigger, actor for building B01, data)
 PATH = [
     ("start_pre_check", "staff-b01", None),
@@ -50,26 +39,6 @@ PATH = [
     ("approve", "bureau-approval-01", {"inspection_findings": "ok"}),
     ("close", "specialist-b01", None),
 ]
-
-
-def fresh_database(backend: str, workdir: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{workdir / 'bench.db'}"
-    name = f"appeals_bench_{os.getpid()}"
-    with psycopg.connect(_plain(PG_URL), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(url: str) -> None:
-    if url.startswith("postgresql"):
-        with psycopg.connect(_plain(PG_URL), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-
-
-def _plain(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def run_engine(url: str, appeals: int) -> dict[str, float]:
@@ -121,7 +90,7 @@ def sqlite_floor(workdir: Path, transactions: int) -> float:
 
 
 def postgres_floor(url: str, transactions: int) -> float:
-    with psycopg.connect(_plain(url)) as conn:
+    with psycopg.connect(plain_url(url)) as conn:
         conn.execute("CREATE TABLE floor_a (id INTEGER PRIMARY KEY, state TEXT, version INTEGER)")
         conn.execute("CREATE TABLE floor_e (id BIGSERIAL PRIMARY KEY, a_id INTEGER, at TEXT, payload JSONB)")
         conn.execute("INSERT INTO floor_a SELECT g, 'x', 1 FROM generate_series(0, 999) g")
@@ -140,7 +109,7 @@ def postgres_floor(url: str, transactions: int) -> float:
 def measure(backend: str, appeals: int) -> dict[str, float | str]:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        url = fresh_database(backend, workdir)
+        url = fresh_database(backend, workdir, "bench")
         try:
             ours = run_engine(url, appeals)
             floor = sqlite_floor(workdir, 20_000) if backend == "sqlite" else postgres_floor(url, 5_000)

@@ -36,6 +36,7 @@ import sys
 # standard library's `http` package for everything imported below (httpx, urllib, uvicorn).
 _HERE = os.path.dirname(os.path.realpath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.curdir) != _HERE]
+sys.path.append(_HERE)  # last: the shared benchmark helpers, after the standard library
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
@@ -63,8 +64,8 @@ from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
+from bench_databases import EVENT, PG_URL, drop_database, plain_url, recreate_database  # noqa: E402
 from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from workflow.bootstrap import connect  # noqa: E402
 from workflow.persistence.unit_of_work import UnitOfWork  # noqa: E402
@@ -74,19 +75,9 @@ from workflow.services.demo_appeals import seed_demo_appeals  # noqa: E402
 from workflow.services.demo_data import DEMO_PASSWORD, load_demo  # noqa: E402
 
 log = logging.getLogger("bench.http")
-PG_URL = os.environ.get("APPEALS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TARGET_ERRORS, TARGET_READ_P95_MS, TARGET_RPS = 0, 200.0, 200.0
 READS = ("worklist", "detail", "summary")
 CLASSES = (*READS, "action")
-EVENT = {
-    "event_name": "开业活动",
-    "event_kind": "opening",
-    "venue": "北广场",
-    "start_date": "2026-12-01",
-    "end_date": "2026-12-20",
-    "expected_attendance": 500,
-    "contact_phone": "0731-8888 6666",
-}
 # The outdoor-event path; {b} is the building of the enterprise (enterprises 1-30 are in B01, ...).
 PATH = [
     ("start_pre_check", "staff-b{b:02d}", None),
@@ -110,26 +101,6 @@ NEVER_FIRED = {"withdraw"}  # clients keep appeals alive; withdrawing ends them 
 
 
 # --- database -----------------------------------------------------------------------------------------
-def _plain(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def database_url(name: str) -> str:
-    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def recreate_database(name: str) -> str:
-    with psycopg.connect(_plain(PG_URL), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return database_url(name)
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(_plain(PG_URL), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def prepare(url: str, appeals: int, seed: int) -> dict[str, Any]:
     """The demo district and appeals, then `appeals` outdoor-event permits spread along the path."""
     started = time.perf_counter()
@@ -163,7 +134,7 @@ def prepare(url: str, appeals: int, seed: int) -> dict[str, Any]:
     swept = Housekeeping(wf).sweep()
     log.info("setup: %d notices marked sent; then a sweep: %s", marked, swept)
     wf.engine.dispose()
-    with psycopg.connect(_plain(url), autocommit=True) as conn:
+    with psycopg.connect(plain_url(url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")  # plans as a database that autovacuum has seen, not a just-loaded one
     seconds = time.perf_counter() - started
     log.info("database ready: %d demo + %d extra appeals, %d steps, %.0f s", demo, appeals, steps, seconds)
@@ -182,7 +153,7 @@ DB_COUNTERS = ("xact_commit", "xact_rollback", "active_time", "tup_returned", "t
 
 def db_stats(name: str) -> dict[str, float]:
     """The database's cumulative counters; active_time is ms spent running statements, by all backends."""
-    with psycopg.connect(_plain(PG_URL), autocommit=True) as conn:
+    with psycopg.connect(plain_url(PG_URL), autocommit=True) as conn:
         row = conn.execute(f"SELECT {', '.join(DB_COUNTERS)} FROM pg_stat_database WHERE datname = %s", (name,))
         values = row.fetchone() or (0,) * len(DB_COUNTERS)
     return {key: float(value or 0) for key, value in zip(DB_COUNTERS, values, strict=True)}
@@ -710,7 +681,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.keep_db:
             log.info("database %s kept", url)
         else:
-            drop_database(args.database)
+            drop_database(url)
     if args.engine_appeals:
         report["engine"] = measure_engine(args.engine_appeals)
     return report

@@ -35,10 +35,9 @@ from email.utils import formataddr
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from aiosmtpd.controller import Controller
+from bench_databases import EVENT, drop_database, fresh_database
 from sqlalchemy import Engine, func, select, update
-from sqlalchemy.engine import make_url
 
 from notifications.channels import SmtpChannel
 from notifications.dispatcher import Dispatcher
@@ -51,18 +50,8 @@ from workflow.clock import FrozenClock
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.demo_data import load_demo
 
-PG_URL = os.environ.get("APPEALS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SENDER = "芙蓉区楼宇企业服务 <appeals@demo.appeals.local>"
 DELIVER_TARGET, RENDER_TARGET = 200.0, 5000.0
-EVENT = {
-    "event_name": "香水品牌开业活动",
-    "event_kind": "opening",
-    "venue": "长沙国金中心北广场",
-    "start_date": "2026-12-01",
-    "end_date": "2026-12-20",
-    "expected_attendance": 500,
-    "contact_phone": "0731-8888 6666",
-}
 # (trigger, role, data); building B01's people, enterprises 1-30.
 PATH: list[tuple[str, str, dict[str, Any], str | None]] = [
     ("start_pre_check", "staff-b01", {}, None),
@@ -124,26 +113,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def fresh_database(backend: str, workdir: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{workdir / 'notify.db'}"
-    name = f"appeals_bench_notify_{os.getpid()}"
-    with psycopg.connect(_plain(PG_URL), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(url: str) -> None:
-    if url.startswith("postgresql"):
-        with psycopg.connect(_plain(PG_URL), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-
-
-def _plain(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def seed(url: str, count: int, clock: FrozenClock) -> Engine:
@@ -300,7 +269,7 @@ def parts(engine: Engine, port: int, repeat: int) -> dict[str, float]:
 def measure(backend: str, count: int, renders: int, server: str, rounds: int) -> dict[str, Any]:
     clock = FrozenClock(datetime(2026, 11, 26, 2, tzinfo=UTC))
     with smtp_server(server) as (port, handler), tempfile.TemporaryDirectory() as tmp:
-        url = fresh_database(backend, Path(tmp))
+        url = fresh_database(backend, Path(tmp), "bench_notify")
         try:
             engine = seed(url, count, clock)
             clock.advance(timedelta(seconds=1))

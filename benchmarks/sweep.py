@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from bench_databases import EVENT, drop_database, fresh_database, plain_url
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -56,7 +57,6 @@ from workflow.services.sla_report import sla_summary
 from workflow.services.sweeper import Sweeper
 from workflow.services.workflow import Workflow
 
-PG_URL = os.environ.get("APPEALS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 26, 2, tzinfo=UTC)  # 10:00 on a Thursday in Shanghai, a working day
 TARGETS = {
     "ratio": 1.5,  # sweep at the large size / sweep at the small size
@@ -66,15 +66,6 @@ TARGETS = {
 CHUNK = 25_000  # appeals per load transaction
 SUMMARY_RUNS = 7
 
-EVENT = {
-    "event_name": "开业活动",
-    "event_kind": "opening",
-    "venue": "北广场",
-    "start_date": "2026-12-01",
-    "end_date": "2026-12-20",
-    "expected_attendance": 500,
-    "contact_phone": "0731-8888 6666",
-}
 # (state, limit in minutes of wall-clock time, version when entered at the building level, weight)
 STATES = [
     ("pre_check", 24 * 60, 3, 15),
@@ -99,26 +90,6 @@ EVENT_COLUMNS = "id, appeal_id, version, kind, actor_id, at, trigger, from_state
 
 
 # --- databases ---------------------------------------------------------------------------------
-def fresh_database(backend: str, workdir: Path, tag: str) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{workdir / f'sweep_{tag}.db'}"
-    name = f"appeals_sweep_{os.getpid()}_{tag}"
-    with psycopg.connect(_plain(PG_URL), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(url: str) -> None:
-    if url.startswith("postgresql"):
-        with psycopg.connect(_plain(PG_URL), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-
-
-def _plain(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 # --- the district the demo loaded --------------------------------------------------------------
 @dataclass(frozen=True)
 class District:
@@ -367,7 +338,7 @@ def bulk_load(url: str, backend: str, district: District, open_appeals: int, due
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         db.close()
         return
-    with psycopg.connect(_plain(url)) as conn:
+    with psycopg.connect(plain_url(url)) as conn:
         conn.execute("SET session_replication_role = replica")  # no foreign-key triggers during the load
         indexes = secondary_indexes(conn, backend)
         for name, _ in indexes:
@@ -509,7 +480,7 @@ def floor_tx_per_s(url: str, backend: str, workdir: Path, transactions: int = 20
         seconds = time.perf_counter() - started
         conn.close()
         return transactions / seconds
-    with psycopg.connect(_plain(url)) as conn:
+    with psycopg.connect(plain_url(url)) as conn:
         conn.execute("CREATE TABLE floor_a (id INTEGER PRIMARY KEY, state TEXT, version INTEGER)")
         conn.execute("CREATE TABLE floor_e (id BIGSERIAL PRIMARY KEY, a_id INTEGER, at TEXT, payload JSONB)")
         conn.execute("INSERT INTO floor_a SELECT g, 'x', 1 FROM generate_series(0, 999) g")
@@ -527,7 +498,7 @@ def floor_tx_per_s(url: str, backend: str, workdir: Path, transactions: int = 20
 
 def run_size(backend: str, workdir: Path, open_appeals: int, due: int, *, large: bool) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
-    url = fresh_database(backend, workdir, "large" if large else "small")
+    url = fresh_database(backend, workdir, "sweep_large" if large else "sweep_small")
     try:
         clock = FrozenClock(NOW)
         wf = connect(url, clock=clock, upgrade=True)
@@ -585,7 +556,7 @@ def measure(backend: str, open_appeals: int, due: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sweep_bench_") as tmp:
         small = run_size(backend, Path(tmp), due, due, large=False)
         large = run_size(backend, Path(tmp), open_appeals, due, large=True)
-        url = fresh_database(backend, Path(tmp), "floor")
+        url = fresh_database(backend, Path(tmp), "sweep_floor")
         try:
             floor = floor_tx_per_s(url, backend, Path(tmp))
         finally:
