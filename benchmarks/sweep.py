@@ -81,12 +81,17 @@ APPEAL_COLUMNS = (
     "id, number, type, definition_id, state, level, unit_id, enterprise_id, assignee_id, submitted_by_id, channel, "
     "data, version, is_open, created_at, updated_at, closed_at, clock, state_entered_at, state_due_at, "
     "state_at_risk_at, overall_used_s, overall_running_since, overall_due_at, overall_at_risk_at, due_at, "
-    "at_risk_at, breached_at, provisional, first_response_at, first_response_s, decided_at, decision_s"
+    "at_risk_at, breached_at, provisional, first_response_at, first_response_s, decided_at, decision_s, "
+    "audit_seq, audit_head"
 )
 TIMER_COLUMNS = (
     "id, appeal_id, clock, threshold, due_at, status, claimed_by, lease_until, attempts, created_at, fired_at"
 )
-EVENT_COLUMNS = "id, appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload"
+EVENT_COLUMNS = (
+    "id, appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload, seq, prev_hash, hash"
+)
+# The loaded trail is a stand-in (one event per appeal, whatever its version): the sweep never verifies it.
+UNCHAINED = "0" * 64
 
 
 # --- databases ---------------------------------------------------------------------------------
@@ -245,6 +250,8 @@ def generate(district: District, enc: Encoding, open_appeals: int, due: int, see
                 (responded - created) * 60,
                 None,
                 None,
+                1,
+                UNCHAINED,
             )
         )
         for k, (threshold, at) in enumerate(((50, half), (80, risk), (100, breach))):
@@ -277,6 +284,9 @@ def generate(district: District, enc: Encoding, open_appeals: int, due: int, see
                 "submitted",
                 None,
                 enc.doc(""),
+                1,
+                None,
+                UNCHAINED,
             )
         )
         if len(batch.appeals) == CHUNK:

@@ -12,7 +12,8 @@ from workflow.clock import Clock, SystemClock
 from workflow.definitions import shipped_definition_files
 from workflow.domain.sla import SlaPlanner
 from workflow.errors import WorkflowError
-from workflow.persistence import migrate
+from workflow.persistence import app_role, migrate
+from workflow.persistence.app_role import RoleReport
 from workflow.persistence.database import DEFAULT_URL, create_database_engine
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.calendars import build_calendar
@@ -47,6 +48,12 @@ def definition_paths(extra: Sequence[str | Path] = ()) -> list[Path]:
 def init_database(engine: Engine) -> None:
     """Create or upgrade the schema to the newest migration."""
     migrate.upgrade(engine)
+
+
+def grant_app_role(engine: Engine, name: str) -> RoleReport:
+    """`appeals init --app-role NAME` (PostgreSQL): the role the application runs as, owning nothing."""
+    with engine.begin() as connection:
+        return app_role.grant_app_role(connection, name)
 
 
 def connect(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from workflow.cli import admin_commands, case_commands, notice_commands, time_commands, web_commands
+from workflow.cli import admin_commands, audit_commands, case_commands, notice_commands, time_commands, web_commands
 from workflow.cli.common import close_workflows
 from workflow.errors import WorkflowError
 
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     time_commands.register(commands)
     notice_commands.register(commands)
     web_commands.register(commands)
+    audit_commands.register(commands)
     for leaf in _leaf_parsers(parser):
         # `appeals case show N --db URL` works as well as `appeals --db URL case show N`.
         leaf.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help="same as appeals --db URL")

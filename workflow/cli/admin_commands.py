@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from workflow.bootstrap import database_url, definition_paths
+from workflow.bootstrap import database_url, definition_paths, grant_app_role
 from workflow.cli.common import add_json_flag, open_workflow
 from workflow.cli.output import emit_json, emit_line, emit_table
 from workflow.definitions import load_definitions, shipped_definition_files
 from workflow.domain.org import Role
 from workflow.errors import DefinitionError, InvalidInput
+from workflow.persistence.database import normalise_url
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.demo_data import load_demo
 from workflow.services.views import definition_view
 from workflow.services.walkthrough import Walkthrough
 
+log = logging.getLogger(__name__)
 DEMO_URL = "sqlite:///appeals-demo.db"
 
 
@@ -29,6 +32,12 @@ def register(commands: Any) -> None:
         description="Create or upgrade the schema (Alembic migrations); --demo also loads a demo district.",
     )
     p.add_argument("--demo", action="store_true", help="also load the demo district (300 enterprises, every role)")
+    p.add_argument(
+        "--app-role",
+        metavar="NAME",
+        help="PostgreSQL only: create (LOGIN, no password) or update the role the application runs as: "
+        "it owns nothing, may only SELECT and INSERT on the audit trail, and runs no DDL",
+    )
     p.set_defaults(handler=_init)
 
     p = commands.add_parser(
@@ -85,8 +94,21 @@ def register(commands: Any) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
+    if args.app_role is not None and make_url(normalise_url(database_url(args.db))).get_backend_name() != "postgresql":
+        raise InvalidInput(
+            "--app-role is for PostgreSQL only: SQLite has no roles (protect the database file's permissions instead)"
+        )
     wf = open_workflow(args, upgrade=True)
     emit_line(f"schema ready at {wf.engine.url.render_as_string(hide_password=True)}")
+    if args.app_role is not None:
+        role = grant_app_role(wf.engine, args.app_role)
+        emit_line(
+            f"application role {role.name} {'created' if role.created else 'updated'} in schema {role.schema}: "
+            f"SELECT/INSERT/UPDATE/DELETE on {len(role.read_write)} tables, only SELECT/INSERT on "
+            f"{', '.join(role.append_only)}, no DDL"
+        )
+        for warning in role.warnings:
+            log.warning("%s", warning)
     if args.demo:
         with UnitOfWork(wf.engine) as uow:
             summary = load_demo(uow, wf.clock)

@@ -70,6 +70,9 @@ class AppealRecord:
     provisional: bool = False
     first_response_at: datetime | None = None
     decided_at: datetime | None = None
+    # The head of its audit chain (workflow.domain.audit_chain): the last event's place and hash.
+    audit_seq: int = 0
+    audit_head: str | None = None
 
 
 def can_reach(actor: Actor, appeal: AppealRecord) -> bool:
@@ -118,6 +121,9 @@ class EventRecord:
     to_state: str | None
     comment: str | None
     payload: Mapping[str, Any]
+    seq: int = 0
+    prev_hash: str | None = None
+    hash: str = ""
 
 
 @dataclass

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from workflow.domain.appeal import Actor, AppealRecord
+from workflow.domain.audit_chain import ChainHead
 
 _LOAD_FOR_CHANGE = """
 SELECT u.id, u.username, u.display_name, u.role, u.unit_id,
@@ -24,7 +25,8 @@ SELECT u.id, u.username, u.display_name, u.role, u.unit_id,
        a.submitted_by_id, a.channel, a.data, a.version, a.is_open, a.created_at, a.updated_at, a.closed_at,
        b.path, e.specialist_id,
        a.clock, a.state_entered_at, a.state_due_at, a.state_at_risk_at, a.overall_used_s, a.overall_running_since,
-       a.overall_due_at, a.overall_at_risk_at, a.breached_at, a.provisional, a.first_response_at, a.decided_at
+       a.overall_due_at, a.overall_at_risk_at, a.breached_at, a.provisional, a.first_response_at, a.decided_at,
+       a.audit_seq, a.audit_head
 FROM users u
 JOIN units un ON un.id = u.unit_id
 LEFT JOIN units p ON p.id = un.parent_id
@@ -43,14 +45,24 @@ UPDATE appeals SET state = :state, level = :level, unit_id = :unit_id, assignee_
        overall_at_risk_at = :overall_at_risk_at, due_at = :due_at, at_risk_at = :at_risk_at,
        breached_at = :breached_at, provisional = :provisional, first_response_at = :first_response_at,
        first_response_s = COALESCE(:first_response_s, first_response_s), decided_at = :decided_at,
-       decision_s = COALESCE(:decision_s, decision_s)
-WHERE id = :appeal_id AND version = :expected_version
+       decision_s = COALESCE(:decision_s, decision_s), audit_seq = :seq, audit_head = :hash
+WHERE id = :appeal_id AND version = :expected_version AND audit_seq = :expected_seq
 """
 
 _INSERT_EVENT = """
-INSERT INTO appeal_events (appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload)
-VALUES (:appeal_id, :version, :kind, :actor_id, :at, :trigger, :from_state, :to_state, :comment, :payload)
+INSERT INTO appeal_events (appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload,
+                           seq, prev_hash, hash)
+VALUES (:appeal_id, :version, :kind, :actor_id, :at, :trigger, :from_state, :to_state, :comment, :payload,
+        :seq, :prev_hash, :hash)
 """
+
+# An event that does not change the appeal (a submission's first, a comment) still moves its chain head;
+# the compare-and-set on audit_seq keeps two writers from linking to the same head.
+_MOVE_HEAD = """
+UPDATE appeals SET audit_seq = :seq, audit_head = :hash WHERE id = :appeal_id AND audit_seq = :expected_seq
+"""
+
+_READ_HEAD = "SELECT version, audit_seq, audit_head FROM appeals WHERE id = :appeal_id"
 
 
 # PostgreSQL: the compare-and-set and the audit row in one round trip; no row inserted means the
@@ -65,16 +77,18 @@ WITH changed AS (
        overall_at_risk_at = :overall_at_risk_at, due_at = :due_at, at_risk_at = :at_risk_at,
        breached_at = :breached_at, provisional = :provisional, first_response_at = :first_response_at,
        first_response_s = COALESCE(:first_response_s, first_response_s), decided_at = :decided_at,
-       decision_s = COALESCE(:decision_s, decision_s)
-  WHERE id = :appeal_id AND version = :expected_version
+       decision_s = COALESCE(:decision_s, decision_s), audit_seq = :seq, audit_head = :hash
+  WHERE id = :appeal_id AND version = :expected_version AND audit_seq = :expected_seq
   RETURNING id
 ), cancelled AS (
   UPDATE timers SET status = 'cancelled'
   WHERE appeal_id IN (SELECT id FROM changed) AND status IN ('pending', 'claimed')
     AND ((clock = 'state' AND :cancel_state) OR (clock = 'overall' AND :cancel_overall))
 )
-INSERT INTO appeal_events (appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload)
-SELECT id, :version, :kind, :actor_id, :updated_at, :trigger, :from_state, :to_state, :comment, :payload FROM changed
+INSERT INTO appeal_events (appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload,
+                           seq, prev_hash, hash)
+SELECT id, :version, :kind, :actor_id, :updated_at, :trigger, :from_state, :to_state, :comment, :payload,
+       :seq, :prev_hash, :hash FROM changed
 """
 
 
@@ -128,6 +142,8 @@ _APPEAL_FIELDS = (
     "provisional",
     "first_response_at",
     "decided_at",
+    "audit_seq",
+    "audit_head",
 )
 _APPEAL_WHEN_FIELDS = tuple(f for f in _APPEAL_FIELDS if f.endswith("_at") or f == "overall_running_since")
 
@@ -160,6 +176,8 @@ class HotPath:
         self.cancel_sql = convert(_CANCEL_TIMERS)
         self.timer_sql = convert(_INSERT_TIMER)
         self.update_and_log_sql = None if self.sqlite else _pyformat(_UPDATE_AND_LOG)
+        self.move_head_sql = convert(_MOVE_HEAD)
+        self.read_head_sql = convert(_READ_HEAD)
         if not self.sqlite:
             from psycopg.types.json import Jsonb
 
@@ -207,52 +225,99 @@ class HotPath:
             values[key] = self.when(values[key])
         return values
 
-    def update_appeal(self, driver: Any, params: Mapping[str, Any]) -> bool:
-        cursor = driver.cursor()
-        cursor.execute(self.update_sql, self._change_values(params))
-        changed: bool = cursor.rowcount == 1
-        cursor.close()
-        return changed
-
     def change_and_log(
         self,
         driver: Any,
         change: Mapping[str, Any],
         event: Mapping[str, Any],
+        chain: ChainHead,
         cancel: tuple[bool, bool] = (False, False),
         timers: list[Mapping[str, Any]] = (),  # type: ignore[assignment]
     ) -> bool:
-        """The compare-and-set, its audit event, cancelled and new timers; False (nothing written) if the
-        version moved on."""
+        """The compare-and-set, its audit event linked to the chain, cancelled and new timers; False (nothing
+        written) if the version moved on. A comment that moved only the chain head meanwhile is linked after."""
         cancel_state, cancel_overall = cancel
-        if self.update_and_log_sql is None:
-            if not self.update_appeal(driver, change):
+        event = {**event, "appeal_id": change["appeal_id"], "version": change["version"], "at": change["updated_at"]}
+        while True:
+            link = chain.link(event)
+            if self._change_and_log_once(driver, change, link, chain, cancel_state, cancel_overall):
+                break
+            version, seq, head = self._read_head(driver, change["appeal_id"])
+            if version != change["expected_version"] or seq == chain.seq:
                 return False
-            self.insert_event(
-                driver,
-                {**event, "appeal_id": change["appeal_id"], "version": change["version"], "at": change["updated_at"]},
-            )
-            if cancel_state or cancel_overall:
-                cursor = driver.cursor()
-                cursor.execute(
-                    self.cancel_sql,
-                    {"appeal_id": change["appeal_id"], "cancel_state": cancel_state, "cancel_overall": cancel_overall},
-                )
-                cursor.close()
-        else:
-            values = self._change_values(change)
-            values.update({k: v for k, v in event.items() if k not in ("appeal_id", "version", "at")})
-            values["payload"] = self.document(values["payload"])
-            values.update(cancel_state=cancel_state, cancel_overall=cancel_overall)
-            cursor = driver.cursor()
-            cursor.execute(self.update_and_log_sql, values)
-            written = cursor.rowcount == 1
-            cursor.close()
-            if not written:
-                return False
+            chain = chain.moved_to(seq, head)
         if timers:
             self.insert_timers(driver, change["appeal_id"], change["updated_at"], timers)
         return True
+
+    def _change_and_log_once(
+        self,
+        driver: Any,
+        change: Mapping[str, Any],
+        event: Mapping[str, Any],
+        chain: ChainHead,
+        cancel_state: bool,
+        cancel_overall: bool,
+    ) -> bool:
+        values = self._change_values(change)
+        values.update(expected_seq=chain.seq, seq=event["seq"], hash=event["hash"])
+        cursor = driver.cursor()
+        try:
+            if self.update_and_log_sql is None:
+                cursor.execute(self.update_sql, values)
+                if cursor.rowcount != 1:
+                    return False
+                self._insert_event(cursor, event)
+                if cancel_state or cancel_overall:
+                    cursor.execute(
+                        self.cancel_sql,
+                        {
+                            "appeal_id": change["appeal_id"],
+                            "cancel_state": cancel_state,
+                            "cancel_overall": cancel_overall,
+                        },
+                    )
+                return True
+            values.update({k: v for k, v in event.items() if k not in ("appeal_id", "version", "at")})
+            values["payload"] = self.document(values["payload"])
+            values.update(cancel_state=cancel_state, cancel_overall=cancel_overall)
+            cursor.execute(self.update_and_log_sql, values)
+            return bool(cursor.rowcount == 1)
+        finally:
+            cursor.close()
+
+    def append_event(self, driver: Any, event: Mapping[str, Any], chain: ChainHead) -> None:
+        """An event that leaves the appeal row as it is (a submission's first, a comment): the chain head
+        moves with a compare-and-set of its own, retried after whatever moved it meanwhile."""
+        cursor = driver.cursor()
+        try:
+            while True:
+                link = chain.link(event)
+                cursor.execute(
+                    self.move_head_sql,
+                    {
+                        "appeal_id": event["appeal_id"],
+                        "expected_seq": chain.seq,
+                        "seq": link["seq"],
+                        "hash": link["hash"],
+                    },
+                )
+                if cursor.rowcount == 1:
+                    self._insert_event(cursor, link)
+                    return
+                _version, seq, head = self._read_head(driver, event["appeal_id"])
+                chain = chain.moved_to(seq, head)
+        finally:
+            cursor.close()
+
+    def _read_head(self, driver: Any, appeal_id: int) -> tuple[int, int, str | None]:
+        cursor = driver.cursor()
+        try:
+            cursor.execute(self.read_head_sql, {"appeal_id": appeal_id})
+            version, seq, head = cursor.fetchone()
+            return int(version), int(seq), head
+        finally:
+            cursor.close()
 
     def insert_timers(self, driver: Any, appeal_id: int, now: datetime, timers: list[Mapping[str, Any]]) -> None:
         rows = [
@@ -269,10 +334,8 @@ class HotPath:
         cursor.executemany(self.timer_sql, rows)
         cursor.close()
 
-    def insert_event(self, driver: Any, params: Mapping[str, Any]) -> None:
+    def _insert_event(self, cursor: Any, params: Mapping[str, Any]) -> None:
         values = dict(params)
         values["payload"] = self.document(values["payload"])
         values["at"] = self.when(values["at"])
-        cursor = driver.cursor()
         cursor.execute(self.insert_sql, values)
-        cursor.close()

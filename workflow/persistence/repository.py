@@ -26,6 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from workflow.domain.appeal import Actor, AppealRecord, EventRecord
+from workflow.domain.audit_chain import ChainHead
 from workflow.persistence.hot_path import HotPath
 from workflow.persistence.tables import (
     Appeal,
@@ -112,6 +113,8 @@ _APPEAL_COLUMNS = (
     appeals.c.provisional,
     appeals.c.first_response_at,
     appeals.c.decided_at,
+    appeals.c.audit_seq,
+    appeals.c.audit_head,
 )
 _appeal_from = appeals.join(enterprises, enterprises.c.id == appeals.c.enterprise_id).join(
     _building, _building.c.id == enterprises.c.building_id
@@ -519,13 +522,10 @@ class Repository:
     def insert_appeal(self, values: Mapping[str, Any]) -> int:
         return int(self.connection.execute(INSERT_APPEAL, dict(values)).scalar_one())
 
-    def update_appeal(self, appeal_id: int, expected_version: int, values: Mapping[str, Any]) -> bool:
-        """Compare-and-set on the version column: False when someone else got there first."""
-        params = {"appeal_id": appeal_id, "expected_version": expected_version, **values}
-        return self.hot.update_appeal(self.driver, params)
-
-    def insert_event(self, values: Mapping[str, Any]) -> None:
-        self.hot.insert_event(self.driver, values)
+    def append_event(self, values: Mapping[str, Any], chain: ChainHead) -> None:
+        """An audit event that leaves the appeal row as it is (a submission's first, a comment), linked to
+        the appeal's chain (`chain`: the head as read; a head moved meanwhile is followed)."""
+        self.hot.append_event(self.driver, values, chain)
 
     def change_appeal(
         self,
@@ -533,19 +533,20 @@ class Repository:
         expected_version: int,
         values: Mapping[str, Any],
         event: Mapping[str, Any],
+        chain: ChainHead,
         cancel: tuple[bool, bool] = (False, False),
         timers: Sequence[Mapping[str, Any]] = (),
     ) -> bool:
-        """Compare-and-set plus the audit event, cancelled (state, overall) and new timers; False, with
-        nothing written, when the version moved on."""
+        """Compare-and-set plus the audit event linked to the appeal's chain (`chain`: its head as read),
+        cancelled (state, overall) and new timers; False, with nothing written, when the version moved on."""
         change = {"appeal_id": appeal_id, "expected_version": expected_version, **values}
-        return self.hot.change_and_log(self.driver, change, event, cancel, list(timers))
+        return self.hot.change_and_log(self.driver, change, event, chain, cancel, list(timers))
 
     def insert_timers(self, appeal_id: int, now: datetime, timers: Sequence[Mapping[str, Any]]) -> None:
         self.hot.insert_timers(self.driver, appeal_id, now, list(timers))
 
     def events(self, appeal_id: int) -> list[EventRecord]:
-        query = select(events).where(events.c.appeal_id == appeal_id).order_by(events.c.id)
+        query = select(events).where(events.c.appeal_id == appeal_id).order_by(events.c.seq)
         return [EventRecord(**row._mapping) for row in self.connection.execute(query)]
 
     def list_appeals(

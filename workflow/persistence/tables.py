@@ -230,6 +230,10 @@ class Appeal(Base):
     first_response_s: Mapped[int | None] = mapped_column(Integer)
     decided_at: Mapped[datetime | None]
     decision_s: Mapped[int | None] = mapped_column(Integer)
+    # The head of the appeal's audit chain (workflow.domain.audit_chain), moved by the same compare-and-set
+    # that writes each event: writing an event needs no read of the trail.
+    audit_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    audit_head: Mapped[str | None] = mapped_column(String(64))
 
 
 class Timer(Base):
@@ -355,10 +359,17 @@ class LoginAttempt(Base):
 
 
 class AppealEvent(Base):
-    """Append-only audit trail; database triggers refuse UPDATE and DELETE."""
+    """Append-only audit trail; database triggers refuse UPDATE, DELETE (and TRUNCATE on PostgreSQL).
+
+    Each event is a link of its appeal's hash chain: `seq` numbers the appeal's events from 1, `hash`
+    covers the event and `prev_hash` (workflow.domain.audit_chain)."""
 
     __tablename__ = "appeal_events"
-    __table_args__ = (Index("ix_appeal_events_appeal", "appeal_id", "id"),)
+    __table_args__ = (
+        Index("ix_appeal_events_appeal", "appeal_id", "id"),
+        # One event per place in a chain: two writers racing on one appeal cannot fork it.
+        Index("ix_appeal_events_chain", "appeal_id", "seq", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"))
@@ -371,3 +382,18 @@ class AppealEvent(Base):
     to_state: Mapped[str | None] = mapped_column(String(64))
     comment: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any]]
+    seq: Mapped[int] = mapped_column(Integer)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditSeal(Base):
+    """A record of every chain's head at one moment (`appeals audit seal`); append-only like the trail."""
+
+    __tablename__ = "audit_seals"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sealed_at: Mapped[datetime]
+    appeal_count: Mapped[int] = mapped_column(Integer)
+    event_count: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)

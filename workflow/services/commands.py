@@ -23,6 +23,7 @@ from workflow.domain.appeal import (
     role_may_fire,
     unit_at_level,
 )
+from workflow.domain.audit_chain import ChainHead
 from workflow.domain.forms import clean_form
 from workflow.domain.guards import GUARDS
 from workflow.domain.notices import NoticeKind
@@ -182,7 +183,7 @@ def submit(
         }
     )
     uow.repo.insert_timers(appeal_id, now, timer_rows(clocks))
-    uow.repo.insert_event(
+    uow.repo.append_event(
         {
             "appeal_id": appeal_id,
             "version": 1,
@@ -201,7 +202,8 @@ def submit(
                 "definition": {"name": type, "version": loaded.version},
                 "channel": channel,
             },
-        }
+        },
+        ChainHead(number),
     )
     Notifier(uow, now).on_submit(definition, replace(draft, id=appeal_id), actor, assignee_id, clocks.clocks.due_at)
     uow.commit()
@@ -357,7 +359,7 @@ def comment(uow: UnitOfWork, ctx: Context, *, number: str, username: str, text: 
     body = _clean_comment(text)
     if not body:
         raise InvalidInput("a comment needs some text")
-    uow.repo.insert_event(
+    uow.repo.append_event(
         {
             "appeal_id": appeal.id,
             "version": appeal.version,
@@ -369,7 +371,8 @@ def comment(uow: UnitOfWork, ctx: Context, *, number: str, username: str, text: 
             "to_state": None,
             "comment": body,
             "payload": {},
-        }
+        },
+        ChainHead(appeal.number, appeal.audit_seq, appeal.audit_head),
     )
     uow.commit()
     return appeal.version
@@ -512,7 +515,8 @@ def _write(
     changed = {**values, "version": appeal.version + 1, "updated_at": now}
     cancel = (clocks.cancel_state_timers, clocks.cancel_overall_timers) if clocks else (False, False)
     timers = timer_rows(clocks) if clocks else []
-    if not uow.repo.change_appeal(appeal.id, appeal.version, changed, event, cancel, timers):
+    chain = ChainHead(appeal.number, appeal.audit_seq, appeal.audit_head)
+    if not uow.repo.change_appeal(appeal.id, appeal.version, changed, event, chain, cancel, timers):
         raise VersionConflict(appeal.number, appeal.version, uow.repo.current_version(appeal.id))
 
 
