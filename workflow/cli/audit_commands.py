@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from workflow.cli.common import add_json_flag, open_workflow
+from workflow.cli.common import add_json_flag, open_engine, open_workflow
 from workflow.cli.output import emit_json, emit_line
 from workflow.services import audit
 from workflow.services.backup import backup_sqlite
@@ -89,8 +89,7 @@ def _seal(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    wf = open_workflow(args)
-    report = backup_sqlite(wf.engine, args.file)
+    report = backup_sqlite(open_engine(args), args.file)
     if args.json:
         emit_json(vars(report))
     else:

@@ -7,11 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
+from workflow import bootstrap
 from workflow.bootstrap import connect
 from workflow.errors import InvalidInput
 from workflow.services.workflow import Workflow
 
 _opened: list[Workflow] = []
+_engines: list[Engine] = []
 
 
 def open_workflow(args: argparse.Namespace, *, url: str | None = None, upgrade: bool = False) -> Workflow:
@@ -21,9 +25,18 @@ def open_workflow(args: argparse.Namespace, *, url: str | None = None, upgrade: 
     return wf
 
 
+def open_engine(args: argparse.Namespace) -> Engine:
+    """Just the database on --db, for commands that need no definitions (nothing is written on opening)."""
+    engine = bootstrap.create_database_engine(bootstrap.database_url(args.db))
+    _engines.append(engine)
+    return engine
+
+
 def close_workflows() -> None:
     while _opened:
         _opened.pop().engine.dispose()
+    while _engines:
+        _engines.pop().dispose()
 
 
 def json_argument(text: str | None, what: str) -> dict[str, Any]:

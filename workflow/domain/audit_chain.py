@@ -40,37 +40,54 @@ HASH_LENGTH = 64  # sha256, hex
 SEAL_FORMAT = "appeals-audit-seal/1"
 
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
-    """The JSON form that reads back the same from SQLite's text and PostgreSQL's JSONB."""
+    """The JSON form that reads back the same from SQLite's text and PostgreSQL's JSONB.
+
+    Dispatches on the exact type first: verifying calls this for every value of every event."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        return {key if type(key) is str else str(key): _plain(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_plain(item) for item in value]
+    if kind is float:
+        # JSONB keeps 1e20 as 100000000000000000000, which Python then reads as an int.
+        return int(value) if math.isfinite(value) and value.is_integer() else value
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(f"audit times must be timezone-aware, got {value.isoformat()!r}")
-        return value.astimezone(UTC).isoformat(timespec="microseconds")
-    if isinstance(value, bool) or value is None or isinstance(value, str | int):
-        return value
-    if isinstance(value, float):
-        # JSONB keeps 1e20 as 100000000000000000000, which Python then reads as an int.
-        if math.isfinite(value) and value.is_integer():
-            return int(value)
-        return value
+        return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat(timespec="microseconds")
+    if isinstance(value, str | int):  # subclasses (enums) as their plain value
+        return str(value) if isinstance(value, str) else int(value)
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [_plain(item) for item in value]
     raise TypeError(f"cannot put a {type(value).__name__} into an audit hash")
+
+
+def _dumps(plain: Mapping[str, Any]) -> bytes:
+    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def canonical(document: Mapping[str, Any]) -> bytes:
     """Deterministic bytes: sorted keys, no spaces, UTF-8, UTC ISO times, None fields left out."""
-    plain = {key: _plain(value) for key, value in document.items() if value is not None}
-    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return _dumps({key: _plain(value) for key, value in document.items() if value is not None})
 
 
 def event_hash(prev_hash: str | None, content: Mapping[str, Any], fields: tuple[str, ...] = CHAINED_FIELDS) -> str:
-    """The hash of one event: its chained fields (read from `content`) linked to the previous hash."""
-    document = {name: content.get(name) for name in fields}
-    document["prev"] = prev_hash
-    return hashlib.sha256(canonical(document)).hexdigest()
+    """The hash of one event: its chained fields (read from `content`) linked to the previous hash; the same
+    as sha256(canonical({"prev": prev_hash, **those fields}))."""
+    document: dict[str, Any] = {} if prev_hash is None else {"prev": prev_hash}
+    for name in fields:
+        value = content.get(name)
+        if value is not None:
+            document[name] = _plain(value)
+    return hashlib.sha256(_dumps(document)).hexdigest()
 
 
 @dataclass(frozen=True)

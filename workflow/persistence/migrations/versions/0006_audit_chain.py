@@ -149,8 +149,7 @@ def _backfill_chains(sqlite: bool) -> None:
 
 
 def downgrade() -> None:
-    sqlite = op.get_bind().dialect.name == "sqlite"
-    if sqlite:
+    if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TRIGGER IF EXISTS audit_seals_no_update")
         op.execute("DROP TRIGGER IF EXISTS audit_seals_no_delete")
     else:
@@ -159,13 +158,9 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION IF EXISTS audit_seals_append_only()")
         op.execute("DROP TRIGGER IF EXISTS appeal_events_no_truncate ON appeal_events")
     op.drop_table("audit_seals")
-    with op.batch_alter_table("appeal_events", schema=None) as batch_op:
-        batch_op.drop_index("ix_appeal_events_chain")
-        batch_op.drop_column("hash")
-        batch_op.drop_column("prev_hash")
-        batch_op.drop_column("seq")
-    with op.batch_alter_table("appeals", schema=None) as batch_op:
-        batch_op.drop_column("audit_head")
-        batch_op.drop_column("audit_seq")
-    if sqlite:  # the table was recreated without its triggers
-        _sqlite_append_only("appeal_events")
+    op.drop_index("ix_appeal_events_chain", table_name="appeal_events")
+    # Plain DROP COLUMN (SQLite 3.35+): a batch copy of appeals would have to drop a table others refer to.
+    for table, column in (("appeal_events", "hash"), ("appeal_events", "prev_hash"), ("appeal_events", "seq")):
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    for column in ("audit_head", "audit_seq"):
+        op.execute(f"ALTER TABLE appeals DROP COLUMN {column}")
