@@ -45,6 +45,11 @@ def definition_paths(extra: Sequence[str | Path] = ()) -> list[Path]:
     return paths
 
 
+def open_engine(url: str | None = None) -> Engine:
+    """The database alone, for work that needs no definitions (a backup)."""
+    return create_database_engine(database_url(url))
+
+
 def init_database(engine: Engine) -> None:
     """Create or upgrade the schema to the newest migration."""
     migrate.upgrade(engine)

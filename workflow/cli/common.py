@@ -27,7 +27,7 @@ def open_workflow(args: argparse.Namespace, *, url: str | None = None, upgrade: 
 
 def open_engine(args: argparse.Namespace) -> Engine:
     """Just the database on --db, for commands that need no definitions (nothing is written on opening)."""
-    engine = bootstrap.create_database_engine(bootstrap.database_url(args.db))
+    engine = bootstrap.open_engine(args.db)
     _engines.append(engine)
     return engine
 
