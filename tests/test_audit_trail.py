@@ -232,6 +232,22 @@ def test_a_change_read_before_a_comment_is_linked_after_it(walked: tuple[Workflo
     assert problems(audit.verify(wf)) == []
 
 
+def test_a_comment_read_before_a_change_is_linked_after_it(walked: tuple[Workflow, list[str]]) -> None:
+    wf, (_, second) = walked
+    stale = wf.record(second)
+    wf.fire(second, "file_application", as_user="specialist-b01", data={"materials_complete": True})
+    with UnitOfWork(wf.engine) as uow:
+        comment = {
+            "appeal_id": stale.id, "version": stale.version, "kind": "commented", "actor_id": None,
+            "at": wf.clock.now(), "trigger": None, "from_state": stale.state, "to_state": None,
+            "comment": "迟到的备注", "payload": {},
+        }  # fmt: skip
+        uow.repo.append_event(comment, ChainHead(second, stale.audit_seq, stale.audit_head))
+        uow.commit()
+    assert [(e.seq, e.kind) for e in chain_of(wf, second)][-2:] == [(4, "fired"), (5, "commented")]
+    assert problems(audit.verify(wf)) == []
+
+
 def _assign_event(previous: int | None) -> dict[str, object]:
     return {
         "kind": "assigned", "actor_id": None, "trigger": "assign", "from_state": "collecting_materials",

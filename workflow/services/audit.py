@@ -148,6 +148,7 @@ def verify(wf: Workflow, *, number: str | None = None, sealed: Seal | None = Non
     report = VerifyReport()
     started = time.perf_counter()
     seen: set[str] = set()
+    terminals: dict[int, frozenset[str]] = {}
     with UnitOfWork(wf.engine, read_only=True) as uow:
         store = AuditStore(uow.connection)
         store.snapshot()
@@ -162,7 +163,9 @@ def verify(wf: Workflow, *, number: str | None = None, sealed: Seal | None = Non
             for event in events:
                 by_appeal[event.appeal_id].append(event)
             for row in rows:
-                terminal = _terminal_states(wf, uow, row.definition_id)
+                terminal = terminals.get(row.definition_id)
+                if terminal is None:
+                    terminal = terminals[row.definition_id] = _terminal_states(wf, uow, row.definition_id)
                 chain = by_appeal[row.id]
                 report.problems.extend(check_appeal(row, chain, terminal))
                 if sealed is not None and row.number in sealed.heads:
