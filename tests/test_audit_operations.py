@@ -165,11 +165,10 @@ def test_backup_copies_a_sqlite_database_while_a_writer_holds_its_lock_and_the_c
     assert "already exists" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite's backup is tested above
 def test_a_postgresql_dump_restored_into_a_new_database_verifies_against_the_seal(
     demo: Workflow, db_url: str, clock: FrozenClock, tmp_path: Path
 ) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("pg_dump and pg_restore are PostgreSQL's (SQLite's backup is tested above)")
     pg_dump, pg_restore = shutil.which("pg_dump"), shutil.which("pg_restore")
     assert pg_dump and pg_restore, "pg_dump and pg_restore must be installed (Debian: postgresql-client)"
     numbers = walk(demo, clock)
