@@ -248,6 +248,23 @@ def test_a_comment_read_before_a_change_is_linked_after_it(walked: tuple[Workflo
     assert problems(audit.verify(wf)) == []
 
 
+def test_numbers_hash_alike_however_the_database_writes_them_back(walked: tuple[Workflow, list[str]]) -> None:
+    """PostgreSQL's JSONB hands 1e20 back as 100000000000000000000 and 2.50 as 2.5: the chain must not care."""
+    wf, (_, second) = walked
+    record = wf.record(second)
+    numbers = {"big": 1e20, "whole": 500.0, "half": 2.5, "list": [1.0, -0.25, 12345678901234567890], "tiny": 1e-7}
+    with UnitOfWork(wf.engine) as uow:
+        event = {
+            "appeal_id": record.id, "version": record.version, "kind": "commented", "actor_id": None,
+            "at": wf.clock.now(), "trigger": None, "from_state": record.state, "to_state": None,
+            "comment": "金额", "payload": numbers,
+        }  # fmt: skip
+        uow.repo.append_event(event, ChainHead(second, record.audit_seq, record.audit_head))
+        uow.commit()
+    assert problems(audit.verify(wf)) == []
+    assert dict(chain_of(wf, second)[-1].payload)["half"] == 2.5
+
+
 def _assign_event(previous: int | None) -> dict[str, object]:
     return {
         "kind": "assigned", "actor_id": None, "trigger": "assign", "from_state": "collecting_materials",
