@@ -43,26 +43,12 @@ SEAL_FORMAT = "appeals-audit-seal/1"
 _SCALARS = frozenset({str, int, bool, type(None)})
 
 
-class CanonicalJSON(dict[str, Any]):
-    """A JSON object already in canonical form (read with `parse_canonical`): hashed without another walk."""
-
-
-def _canonical_float(text: str) -> float | int:
-    value = float(text)
-    return int(value) if math.isfinite(value) and value.is_integer() else value
-
-
-def parse_canonical(text: str | bytes) -> CanonicalJSON:
-    """A stored JSON object, its numbers as `_plain` makes them; for reading a trail to verify it."""
-    return CanonicalJSON(json.loads(text, parse_float=_canonical_float))
-
-
 def _plain(value: Any) -> Any:
     """The JSON form that reads back the same from SQLite's text and PostgreSQL's JSONB.
 
     Dispatches on the exact type first: verifying calls this for every value of every event."""
     kind = type(value)
-    if kind in _SCALARS or kind is CanonicalJSON:
+    if kind in _SCALARS:
         return value
     if kind is dict:
         return {key if type(key) is str else str(key): _plain(item) for key, item in value.items()}

@@ -6,6 +6,7 @@ rather than through SQLAlchemy's result processing.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,15 +14,13 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, text
 
 from workflow.domain.appeal import EventRecord
-from workflow.domain.audit_chain import parse_canonical
 from workflow.persistence.tables import Appeal, AuditSeal, table_of
 
 appeals = table_of(Appeal)
 seals = table_of(AuditSeal)
 
 _EVENTS = """
-SELECT id, appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, {payload}, seq, prev_hash,
-       hash
+SELECT id, appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload, seq, prev_hash, hash
 FROM appeal_events WHERE appeal_id >= {first} AND appeal_id <= {last}
 ORDER BY appeal_id, seq, id
 """
@@ -80,9 +79,7 @@ class AuditStore:
         """The events of appeals first_id..last_id, in chain order."""
         cursor = self.connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            # PostgreSQL's JSONB as text, so that both backends' payloads are parsed by parse_canonical.
-            payload = "payload" if self.sqlite else "payload::text"
-            cursor.execute(_EVENTS.format(payload=payload, first=int(first_id), last=int(last_id)))
+            cursor.execute(_EVENTS.format(first=int(first_id), last=int(last_id)))
             rows = cursor.fetchall()
         finally:
             cursor.close()
@@ -94,7 +91,7 @@ class AuditStore:
             at = datetime.fromisoformat(at)
         at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
         if isinstance(payload, str | bytes):
-            payload = parse_canonical(payload)
+            payload = json.loads(payload)
         return EventRecord(
             id=row[0],
             appeal_id=row[1],
