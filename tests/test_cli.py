@@ -794,3 +794,35 @@ def test_the_appeals_console_script_is_installed_and_runs(tmp_path: Path) -> Non
                             capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
     assert module.returncode == 0, module.stderr
     assert [d["name"] for d in json.loads(module.stdout)] == SHIPPED_TYPES
+
+
+# --- passwords (issue 9 section 4) -----------------------------------------------------------------
+
+
+def test_user_passwd_refuses_a_weak_password_naming_the_rule_and_a_new_one_ends_every_session(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from workflow.persistence.unit_of_work import UnitOfWork
+    from workflow.services.accounts import Accounts, NotSignedIn
+
+    engine = create_database_engine(cli.url)
+    try:
+        wf = bootstrap.connect(engine=engine)
+        with UnitOfWork(engine) as uow:
+            token, _ = Accounts(wf.clock).issue(uow, "staff-b01")
+            uow.commit()
+        for weak, rule in (("12345678\n", "at least 10 characters"), ("qwertyuiop\n", "runs along a sequence"),
+                           ("staff-b01-secret\n", "contains the username"), ("password123\n", "most common")):
+            monkeypatch.setattr("sys.stdin", io.StringIO(weak))
+            before = table_counts(engine)
+            assert rule in cli.fails("user", "passwd", "staff-b01", "--password-stdin")
+            assert table_counts(engine) == before
+        monkeypatch.setattr("sys.stdin", io.StringIO("芙蓉楼宇-服务专员-2026\n"))
+        changed = cli.ok("user", "passwd", "staff-b01", "--password-stdin").out
+        assert changed == "password of staff-b01 changed; every token and session of theirs is revoked\n"
+        with UnitOfWork(engine, read_only=True) as uow, pytest.raises(NotSignedIn, match="not valid"):
+            Accounts(wf.clock).authenticate(uow, token, kind="api")
+    finally:
+        engine.dispose()
