@@ -5,7 +5,9 @@ password changes that end every session, session cookies apart from API tokens, 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
@@ -13,11 +15,13 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from tests.conftest import table_counts
 from workflow.clock import FrozenClock
 from workflow.errors import InvalidInput
 from workflow.persistence.unit_of_work import UnitOfWork
+from workflow.services import sign_in_limits
 from workflow.services.accounts import Accounts
 from workflow.services.password_policy import WeakPassword, check_password
 from workflow.services.workflow import Workflow
@@ -105,6 +109,29 @@ def test_one_address_failing_across_many_accounts_is_held_back_for_every_account
     assert sign_in(sprayer, "nobody-at-all", "Spring2026!!").status_code == 401
     assert sign_in(sprayer, "contact-0001").headers["Retry-After"] == "2", "the delay doubles"
     assert sign_in(owner, "contact-0001").status_code == 200, "other addresses are not held back"
+
+
+def test_failures_counted_at_the_same_moment_on_several_nodes_are_all_counted(
+    demo: Workflow, clock: FrozenClock
+) -> None:
+    limits = sign_in_limits.limits_for("contact-0001", ATTACKER)
+    start = threading.Barrier(6)
+
+    def fail_once() -> None:
+        start.wait(timeout=30)  # SQLite writers queue at BEGIN IMMEDIATE; PostgreSQL's run side by side
+        with UnitOfWork(demo.engine) as uow:
+            sign_in_limits.count_failure(uow, limits, clock.now())
+            uow.commit()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for done in [pool.submit(fail_once) for _ in range(6)]:
+            done.result(timeout=60)
+    with UnitOfWork(demo.engine, read_only=True) as uow:
+        rows = uow.connection.execute(select(sign_in_limits.attempts)).all()
+    assert {row.key: row.failures for row in rows} == {limits[0].key: 6, limits[1].key: 6}
+    with UnitOfWork(demo.engine, read_only=True) as uow, pytest.raises(sign_in_limits.TooManyAttempts) as held:
+        sign_in_limits.check(uow, limits, clock.now())
+    assert held.value.retry_after == 8, "the sixth failure of a pair waits 2**(6-3) seconds"
 
 
 def test_the_owner_sees_the_failed_attempts_since_the_previous_sign_in(app: FastAPI, clock: FrozenClock) -> None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from workflow.errors import WorkflowError
 from workflow.persistence.tables import LoginAttempt, table_of
@@ -66,17 +68,26 @@ def check(uow: UnitOfWork, limits: tuple[Limit, ...], now: datetime) -> None:
 
 
 def count_failure(uow: UnitOfWork, limits: tuple[Limit, ...], now: datetime) -> None:
+    """Count one more failure on each key: an insert that skips an existing row, then an increment in the
+    database, so that concurrent failures on several nodes are all counted (the one lock is the row's)."""
     # Keys that have been quiet long enough go, so rotating addresses leave no lasting rows behind.
     uow.connection.execute(delete(attempts).where(attempts.c.last_failed_at < now - FORGET_AFTER))
+    builder = pg_insert if uow.connection.dialect.name == "postgresql" else sqlite_insert
     for limit in limits:
-        row = uow.connection.execute(select(attempts.c.failures).where(attempts.c.key == limit.key)).first()
-        failures = 1 if row is None else row.failures + 1
-        delay = limit.delay_after(failures)
-        values = {"failures": failures, "last_failed_at": now, "locked_until": now + delay if delay else None}
-        if row is None:
-            uow.connection.execute(insert(attempts).values(key=limit.key, **values))
-        else:
-            uow.connection.execute(update(attempts).where(attempts.c.key == limit.key).values(**values))
+        uow.connection.execute(
+            builder(attempts)
+            .values(key=limit.key, failures=0, last_failed_at=now, locked_until=None)
+            .on_conflict_do_nothing()
+        )
+        failures = uow.connection.execute(
+            update(attempts)
+            .where(attempts.c.key == limit.key)
+            .values(failures=attempts.c.failures + 1, last_failed_at=now)
+            .returning(attempts.c.failures)
+        ).scalar_one()
+        delay = limit.delay_after(int(failures))
+        if delay is not None:
+            uow.connection.execute(update(attempts).where(attempts.c.key == limit.key).values(locked_until=now + delay))
 
 
 def forget(uow: UnitOfWork, limit: Limit) -> None:
