@@ -826,3 +826,25 @@ def test_user_passwd_refuses_a_weak_password_naming_the_rule_and_a_new_one_ends_
             Accounts(wf.clock).authenticate(uow, token, kind="api")
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"),
+    [("", {"proxy_headers": False}), ("10.0.0.5, 10.1.0.0/16", {"proxy_headers": True,
+                                                               "forwarded_allow_ips": ["10.0.0.5", "10.1.0.0/16"]})],
+)
+def test_serve_believes_forwarded_headers_only_from_the_configured_proxies(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, trusted: str, expected: dict[str, Any]
+) -> None:
+    import uvicorn
+
+    for name in ("APPEALS_DATABASE_URL", "APPEALS_DEMO", "APPEALS_NO_SWEEPER"):
+        monkeypatch.setenv(name, "")  # serve sets them for its workers; the test puts them back
+    monkeypatch.setenv("APPEALS_SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("APPEALS_TRUSTED_PROXIES", trusted)
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.append(options))
+    cli.ok("serve", "--no-sweeper")
+    assert len(started) == 1
+    proxy = {name: started[0][name] for name in ("proxy_headers", "forwarded_allow_ips") if name in started[0]}
+    assert proxy == expected
