@@ -185,6 +185,18 @@ def test_the_page_after_signing_in_tells_of_failed_attempts_once(app: FastAPI) -
     assert "1 failed sign-in attempt since your previous sign-in" in page_sign_in(english, "contact-0001").text
 
 
+def test_the_sign_in_page_holds_back_the_failing_address_but_not_the_owner(app: FastAPI) -> None:
+    attacker = from_address(app, ATTACKER)
+    for attempt in range(3):
+        assert page_sign_in(attacker, "contact-0001", f"guess-{attempt}").status_code == 401
+    held = page_sign_in(attacker, "contact-0001")
+    assert held.status_code == 429 and held.headers["Retry-After"] == "1"
+    assert "登录失败次数过多，请 1 秒后再试。" in held.text
+    owner = page_sign_in(from_address(app, OWNER_HOME), "contact-0001")
+    assert owner.status_code == 200 and owner.url.path == "/portal"
+    assert "自上次登录以来有 3 次失败的登录尝试" in owner.text
+
+
 # --- forwarded addresses --------------------------------------------------------------------------
 
 
@@ -327,13 +339,20 @@ PAGE_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-P
 def test_json_answers_carry_the_pages_security_headers_and_hsts_comes_with_secure_cookies(
     demo: Workflow, secure: bool
 ) -> None:
-    client = from_address(make_app(demo, secure_cookies=secure), OWNER_HOME)
+    app = make_app(demo, secure_cookies=secure)
+
+    @app.get("/api/v1/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    client = from_address(app, OWNER_HOME)
     page, ok, error = client.get("/login"), client.get("/openapi.json"), client.get("/api/v1/me")
-    assert error.status_code == 401
-    for answer in (ok, error):
+    crashed = client.get("/api/v1/boom")
+    assert error.status_code == 401 and crashed.status_code == 500
+    for answer in (ok, error, crashed):
         for name in PAGE_HEADERS:
             assert answer.headers.get(name) == page.headers[name], f"{name} on {answer.url.path}"
         assert answer.headers["Cache-Control"] == "no-store"
-    for answer in (page, ok, error, client.get("/static/app.css")):
+    for answer in (page, ok, error, client.get("/static/app.css"), client.get("/api/v1/boom")):
         hsts = answer.headers.get("Strict-Transport-Security")
         assert hsts == ("max-age=31536000" if secure else None), answer.url.path

@@ -12,6 +12,11 @@ HSTS = "max-age=31536000"  # a year; without includeSubDomains, which would bind
 EVERYWHERE = ("X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options")
 
 
+def json_security_headers(*, hsts: bool) -> dict[str, str]:
+    """For answers made outside the middleware: the 500 answer, which Starlette sends from its outermost layer."""
+    return {**SECURITY_HEADERS, **({"Strict-Transport-Security": HSTS} if hsts else {})}
+
+
 class SecurityHeaders:
     """Adds what an answer lacks: all of the pages' headers to JSON, the harmless ones to everything else (static
     files keep their caching, the API docs page its scripts)."""
