@@ -40,7 +40,7 @@ OUT_OF_REACH = {
     "subdistrict-s02": 1,
 }
 # Tables a refused request may still write: sign-in failures and the tokens each request is given.
-AUTH_TABLES = {"auth_tokens", "login_attempts"}
+AUTH_TABLES = {"auth_tokens", "login_attempts", "sign_in_events"}
 COUNT_KEYS = {"total", "open", "at_risk", "breached", "paused", "on_track", "submitted", "responded", "decided"}
 
 

@@ -794,3 +794,57 @@ def test_the_appeals_console_script_is_installed_and_runs(tmp_path: Path) -> Non
                             capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
     assert module.returncode == 0, module.stderr
     assert [d["name"] for d in json.loads(module.stdout)] == SHIPPED_TYPES
+
+
+# --- passwords (issue 9 section 4) -----------------------------------------------------------------
+
+
+def test_user_passwd_refuses_a_weak_password_naming_the_rule_and_a_new_one_ends_every_session(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from workflow.persistence.unit_of_work import UnitOfWork
+    from workflow.services.accounts import Accounts, NotSignedIn
+
+    engine = create_database_engine(cli.url)
+    try:
+        wf = bootstrap.connect(engine=engine)
+        with UnitOfWork(engine) as uow:
+            token, _ = Accounts(wf.clock).issue(uow, "staff-b01")
+            uow.commit()
+        for weak, rule in (("12345678\n", "at least 10 characters"), ("qwertyuiop\n", "runs along a sequence"),
+                           ("staff-b01-secret\n", "contains the username"), ("password123\n", "most common")):
+            monkeypatch.setattr("sys.stdin", io.StringIO(weak))
+            before = table_counts(engine)
+            assert rule in cli.fails("user", "passwd", "staff-b01", "--password-stdin")
+            assert table_counts(engine) == before
+        monkeypatch.setattr("sys.stdin", io.StringIO("芙蓉楼宇-服务专员-2026\n"))
+        changed = cli.ok("user", "passwd", "staff-b01", "--password-stdin").out
+        assert changed == "password of staff-b01 changed; every token and session of theirs is revoked\n"
+        with UnitOfWork(engine, read_only=True) as uow, pytest.raises(NotSignedIn, match="not valid"):
+            Accounts(wf.clock).authenticate(uow, token, kind="api")
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"),
+    [("", {"proxy_headers": False}), ("10.0.0.5, 10.1.0.0/16", {"proxy_headers": True,
+                                                               "forwarded_allow_ips": ["10.0.0.5", "10.1.0.0/16"]})],
+)
+def test_serve_believes_forwarded_headers_only_from_the_configured_proxies(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, trusted: str, expected: dict[str, Any]
+) -> None:
+    import uvicorn
+
+    for name in ("APPEALS_DATABASE_URL", "APPEALS_DEMO", "APPEALS_NO_SWEEPER"):
+        monkeypatch.setenv(name, "")  # serve sets them for its workers; the test puts them back
+    monkeypatch.setenv("APPEALS_SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("APPEALS_TRUSTED_PROXIES", trusted)
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.append(options))
+    cli.ok("serve", "--no-sweeper")
+    assert len(started) == 1
+    proxy = {name: started[0][name] for name in ("proxy_headers", "forwarded_allow_ips") if name in started[0]}
+    assert proxy == expected

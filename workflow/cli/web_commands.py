@@ -114,7 +114,7 @@ def _user_passwd(args: argparse.Namespace) -> int:
     with UnitOfWork(wf.engine) as uow:
         Accounts(wf.clock).set_password(uow, args.username, password)
         uow.commit()
-    emit_line(f"password of {args.username} changed")
+    emit_line(f"password of {args.username} changed; every token and session of theirs is revoked")
     return 0
 
 
@@ -130,12 +130,13 @@ def _user_disable(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from workflow.web.server import proxy_options
     from workflow.web.settings import WebSettings
 
     url = args.db or (DEMO_URL if args.demo else database_url(None))
     if args.demo:
         _prepare_demo(args, url, fresh=args.db is None)
-    WebSettings.from_environment(demo=args.demo)  # refuse a missing secret before starting workers
+    settings = WebSettings.from_environment(demo=args.demo)  # refuse a missing secret before starting workers
     os.environ["APPEALS_DATABASE_URL"] = url
     os.environ["APPEALS_DEMO"] = "1" if args.demo else "0"
     if args.no_sweeper:
@@ -149,7 +150,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level="info",
-        proxy_headers=True,
+        **proxy_options(settings),
         http="workflow.web.server:NoDelayH11Protocol",  # --workers N would leave Nagle on: see there
     )
     return 0

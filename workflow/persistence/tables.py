@@ -348,14 +348,27 @@ class AuthToken(Base):
 
 
 class LoginAttempt(Base):
-    """Failed sign-ins per account and per address, kept in the database so every node counts them."""
+    """Failed sign-ins per (account, address) and per address, kept in the database so every node counts them."""
 
     __tablename__ = "login_attempts"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
-    window_start: Mapped[datetime]
+    last_failed_at: Mapped[datetime] = mapped_column(index=True)  # quiet long enough, the count is forgotten
     locked_until: Mapped[datetime | None]
+
+
+class SignInEvent(Base):
+    """Each sign-in to an existing account, good or failed, with its address: what the account's owner is shown."""
+
+    __tablename__ = "sign_in_events"
+    __table_args__ = (Index("ix_sign_in_events_user_at", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime]
+    address: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column(Boolean)
 
 
 class AppealEvent(Base):

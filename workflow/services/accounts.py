@@ -1,5 +1,5 @@
-"""Accounts: scrypt password hashes, bearer tokens and sessions, and sign-in throttling kept in the
-database so that it holds across nodes."""
+"""Accounts: scrypt password hashes, API tokens and browser sessions (each accepted only where it belongs), and
+signing in under the throttling of sign_in_limits, recorded in sign_in_history."""
 
 from __future__ import annotations
 
@@ -10,35 +10,26 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 
 from workflow.clock import Clock
 from workflow.domain.appeal import Actor
 from workflow.domain.org import Role
-from workflow.errors import InvalidInput, NotPermitted, UnitNotFound, UserNotFound, WorkflowError
-from workflow.persistence.tables import AuthToken, LoginAttempt, User, table_of
+from workflow.errors import InvalidInput, NotPermitted, UnitNotFound, UserNotFound
+from workflow.persistence.tables import AuthToken, User, table_of
 from workflow.persistence.unit_of_work import UnitOfWork
+from workflow.services import sign_in_history, sign_in_limits
+from workflow.services.password_policy import check_password
+from workflow.services.sign_in_limits import TooManyAttempts
+
+__all__ = ["Accounts", "NotSignedIn", "Session", "SignInFailed", "TooManyAttempts", "hash_password"]
 
 tokens = table_of(AuthToken)
-attempts = table_of(LoginAttempt)
 users = table_of(User)
+TOKEN_KINDS = ("api", "session")  # an API bearer token; a browser session (its cookie, with a CSRF value)
 
 # scrypt at N=2^14, r=8: ~16 MiB and ~50 ms per check here; the stdlib needs no extra dependency.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-MIN_PASSWORD, MAX_PASSWORD = 8, 256
-ACCOUNT_LIMIT, ADDRESS_LIMIT = 5, 30  # failures per window before sign-in is refused
-WINDOW = timedelta(minutes=15)
-
-
-class TooManyAttempts(WorkflowError):
-    code = "too_many_attempts"
-
-    def __init__(self, retry_after: int) -> None:
-        self.retry_after = retry_after
-        super().__init__(f"too many failed sign-ins; try again in {retry_after} seconds")
-
-    def details(self) -> object:
-        return {"retry_after": self.retry_after}
 
 
 class NotSignedIn(NotPermitted):
@@ -55,8 +46,9 @@ class SignInFailed(NotSignedIn):
         super().__init__("wrong username or password")
 
 
-def hash_password(password: str) -> str:
-    check_password_rules(password)
+def hash_password(password: str, username: str | None = None) -> str:
+    """The stored form of a password that passes the rules of password_policy (WeakPassword if not)."""
+    check_password(password, username)
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=64 * 2**20)
     encode = base64.b64encode
@@ -75,13 +67,6 @@ def verify_password(password: str, stored: str | None) -> bool:
         password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), maxmem=64 * 2**20
     )
     return hmac.compare_digest(candidate, base64.b64decode(digest)) and known
-
-
-def check_password_rules(password: str) -> None:
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise InvalidInput(
-            f"a password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters (any script); this one has {len(password)}"
-        )
 
 
 def _token_hash(token: str) -> str:
@@ -105,37 +90,32 @@ class Accounts:
     def sign_in(
         self, uow: UnitOfWork, username: str, password: str, address: str, kind: str = "api"
     ) -> tuple[str, Session]:
-        """Check the password under the per-account and per-address limits; return a new token."""
+        """Check the password unless this address is being held back (TooManyAttempts); return a new token.
+
+        A failure is counted, recorded for the account's owner and committed before SignInFailed is raised."""
         now = self.clock.now()
-        keys = [(f"user:{username.lower()}", ACCOUNT_LIMIT), (f"addr:{address}", ADDRESS_LIMIT)]
-        for key, _ in keys:
-            row = uow.connection.execute(select(attempts).where(attempts.c.key == key)).first()
-            if row is not None and row.locked_until is not None and row.locked_until > now:
-                raise TooManyAttempts(int((row.locked_until - now).total_seconds()) + 1)
-        stored = uow.connection.execute(
-            select(users.c.password_hash).where(users.c.username == username, users.c.active == True)  # noqa: E712
-        ).scalar()
-        if not verify_password(password, stored):
-            for key, limit in keys:
-                self._count_failure(uow, key, limit, now)
+        limits = sign_in_limits.limits_for(username, address)
+        sign_in_limits.check(uow, limits, now)
+        account = uow.connection.execute(
+            select(users.c.id, users.c.password_hash).where(
+                users.c.username == username,
+                users.c.active == True,  # noqa: E712
+            )
+        ).first()
+        if not verify_password(password, account.password_hash if account else None):
+            sign_in_limits.count_failure(uow, limits, now)
+            if account is not None:
+                sign_in_history.record(uow, account.id, address, now, succeeded=False)
             uow.commit()  # the failure must count even though the request fails
             raise SignInFailed()
-        uow.connection.execute(delete(attempts).where(attempts.c.key == keys[0][0]))
+        assert account is not None  # verify_password is false without a stored hash
+        sign_in_limits.forget(uow, limits[0])
+        sign_in_history.record(uow, account.id, address, now, succeeded=True)
         return self.issue(uow, username, kind)
 
-    def _count_failure(self, uow: UnitOfWork, key: str, limit: int, now: datetime) -> None:
-        row = uow.connection.execute(select(attempts).where(attempts.c.key == key)).first()
-        if row is None or row.window_start + WINDOW < now:
-            uow.connection.execute(delete(attempts).where(attempts.c.key == key))
-            uow.connection.execute(insert(attempts).values(key=key, failures=1, window_start=now, locked_until=None))
-            return
-        failures = row.failures + 1
-        locked = now + WINDOW if failures >= limit else None
-        uow.connection.execute(
-            update(attempts).where(attempts.c.key == key).values(failures=failures, locked_until=locked)
-        )
-
     def issue(self, uow: UnitOfWork, username: str, kind: str = "api") -> tuple[str, Session]:
+        if kind not in TOKEN_KINDS:
+            raise InvalidInput(f"unknown token kind {kind!r}; allowed: {', '.join(TOKEN_KINDS)}")
         actor = uow.repo.actor(username)
         if actor is None:
             raise UserNotFound(username)
@@ -156,12 +136,13 @@ class Accounts:
         ).scalar_one()
         return token, Session(actor, csrf, now + self.ttl, int(token_id))
 
-    def authenticate(self, uow: UnitOfWork, token: str | None) -> Session:
+    def authenticate(self, uow: UnitOfWork, token: str | None, *, kind: str) -> Session:
+        """The session behind a token of this kind: an API door takes no session cookie, a page no API token."""
         if not token:
             raise NotSignedIn()
         row = uow.connection.execute(select(tokens).where(tokens.c.token_hash == _token_hash(token))).first()
         now = self.clock.now()
-        if row is None or row.revoked_at is not None:
+        if row is None or row.revoked_at is not None or row.kind != kind:
             raise NotSignedIn("the token is not valid; sign in again")
         if row.expires_at <= now:
             raise NotSignedIn("the token has expired; sign in again")
@@ -170,6 +151,10 @@ class Accounts:
         if actor is None or not active:
             raise NotSignedIn("the account is disabled")
         return Session(actor, row.csrf, row.expires_at, row.id)
+
+    def sign_in_history(self, uow: UnitOfWork, session: Session) -> dict[str, object]:
+        """What the owner is told: failed attempts since the sign-in before the latest, with their addresses."""
+        return sign_in_history.failures_since_previous(uow, session.actor.id)
 
     def revoke(self, uow: UnitOfWork, token: str) -> bool:
         result = uow.connection.execute(
@@ -218,7 +203,7 @@ class Accounts:
                     "email": email,
                     "phone": None,
                     "locale": locale,
-                    "password_hash": hash_password(password),
+                    "password_hash": hash_password(password, username),
                     "active": True,
                     "created_at": self.clock.now(),
                 },
@@ -226,17 +211,22 @@ class Accounts:
         )
 
     def set_password(self, uow: UnitOfWork, username: str, password: str) -> None:
+        """A new password ends every token and session of the account: whoever knew the old one is out."""
         result = uow.connection.execute(
-            update(users).where(users.c.username == username).values(password_hash=hash_password(password))
+            update(users).where(users.c.username == username).values(password_hash=hash_password(password, username))
         )
         if result.rowcount != 1:
             raise UserNotFound(username)
+        self._revoke_all(uow, username)
 
     def disable(self, uow: UnitOfWork, username: str) -> None:
         """Disabled accounts cannot sign in, and their tokens stop working at once."""
         result = uow.connection.execute(update(users).where(users.c.username == username).values(active=False))
         if result.rowcount != 1:
             raise UserNotFound(username)
+        self._revoke_all(uow, username)
+
+    def _revoke_all(self, uow: UnitOfWork, username: str) -> None:
         user_id = uow.connection.execute(select(users.c.id).where(users.c.username == username)).scalar_one()
         uow.connection.execute(
             update(tokens)

@@ -218,12 +218,27 @@ class CommentAdded(Answer):
     comment: str
 
 
+class FailedSignIn(Answer):
+    at: str
+    address: str
+
+
+class SignInHistory(Answer):
+    """Failed attempts on the caller's account since the sign-in before their latest one (times in +08:00)."""
+
+    previous_at: str | None
+    previous_address: str | None
+    failed_attempts_since_previous: int
+    recent_failures: list[FailedSignIn] = Field(description="newest first, at most 20")
+
+
 class Me(Answer):
     username: str
     display_name: str
     role: str
     locale: str
     enterprise_id: int | None
+    sign_in: SignInHistory
 
 
 class Notice(Answer):
@@ -277,7 +292,7 @@ def caller(request: Request, credentials: Credentials) -> Session:
     wf = workflow(request)
     try:
         with UnitOfWork(wf.engine, read_only=True) as uow:
-            return accounts(request).authenticate(uow, token)
+            return accounts(request).authenticate(uow, token, kind="api")  # a session cookie is no bearer token
     except NotSignedIn as exc:
         raise InvalidToken(str(exc)) from exc
 
@@ -335,14 +350,18 @@ def revoke_token(request: Request, wf: WF, me: Caller, credentials: Credentials)
 
 
 @router.get("/me", response_model=Me, responses=ERRORS, tags=["auth"])
-def whoami(me: Caller) -> dict[str, Any]:
+def whoami(request: Request, wf: WF, me: Caller) -> dict[str, Any]:
+    """Who the token belongs to, and the failed sign-ins on their account since their previous sign-in."""
     actor = me.actor
+    with UnitOfWork(wf.engine, read_only=True) as uow:
+        history = accounts(request).sign_in_history(uow, me)
     return {
         "username": actor.username,
         "display_name": actor.display_name,
         "role": actor.role,
         "locale": actor.locale,
         "enterprise_id": actor.enterprise_id,
+        "sign_in": history,
     }
 
 

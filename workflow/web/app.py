@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from workflow.services.accounts import Accounts
 from workflow.services.workflow import Workflow
 from workflow.web import api, errors, pages
+from workflow.web.security_headers import SecurityHeaders
 from workflow.web.settings import WebSettings
 
 
@@ -24,4 +25,5 @@ def create_app(wf: Workflow, settings: WebSettings) -> FastAPI:
     errors.install(app)
     app.include_router(api.router)
     pages.install(app)  # after the JSON handlers: it wraps them to answer pages in HTML
+    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     return app

@@ -22,6 +22,7 @@ from workflow.errors import (
     WorkflowError,
 )
 from workflow.services.accounts import NotSignedIn, TooManyAttempts
+from workflow.web.security_headers import json_security_headers
 
 log = logging.getLogger(__name__)
 
@@ -116,4 +117,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "internal error; it has been logged")
+        hsts = bool(getattr(getattr(request.app.state, "settings", None), "secure_cookies", False))
+        headers = json_security_headers(hsts=hsts)
+        return error_response(500, "internal_error", "internal error; it has been logged", headers=headers)

@@ -29,6 +29,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "登录失败次数过多，请 {seconds} 秒后再试。",
         "Too many failed sign-ins; try again in {seconds} seconds.",
     ),
+    "login.failures_since": (
+        "自上次登录以来有 {count} 次失败的登录尝试。",
+        "{count} failed sign-in {attempts} since your previous sign-in.",
+    ),
     "login.expired": ("登录已过期，请重新登录。", "Your session has ended; please sign in again."),
     "login.intro": (
         "企业服务专员、楼宇、社区、街道及区级部门和企业联系人在此登录。",

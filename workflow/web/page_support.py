@@ -39,6 +39,7 @@ from workflow.web.settings import WebSettings
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR, STATIC_DIR = HERE / "templates", HERE / "static"
 SESSION_COOKIE, LANG_COOKIE, LOGIN_COOKIE = "appeals_session", "appeals_lang", "appeals_login_csrf"
+FAILURES_COOKIE = "appeals_failed_sign_ins"  # failed attempts to tell of on the first page after signing in
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SECURITY_HEADERS = {
     # Everything the pages use is served from here; charts are inline SVG, which needs no exception.
@@ -127,10 +128,10 @@ def current_session(request: Request) -> Session | None:
         return None
     try:
         with UnitOfWork(workflow_of(request).engine, read_only=True) as uow:
-            session = accounts_of(request).authenticate(uow, token)
+            session = accounts_of(request).authenticate(uow, token, kind="session")  # an API token is no session
     except NotSignedIn:
         return None
-    return session if session.csrf else None  # an API token in the cookie is no browser session
+    return session if session.csrf else None
 
 
 def viewer(request: Request) -> Viewer:
@@ -308,16 +309,27 @@ def render(
         "switch_url": request.url.path + "?" + urlencode({**request.query_params, "lang": other}),
         "switch_label": t("nav.language", locale),
         "other_locale": other,
+        "sign_in_notice": _sign_in_notice(request, me, locale),
         **context,
     }
     templates: Jinja2Templates = request.app.state.page_templates
     response = templates.TemplateResponse(request, template, page, status_code=status)
     for name, value in {**SECURITY_HEADERS, "Content-Language": locale, **(headers or {})}.items():
         response.headers[name] = value
+    if me is not None and FAILURES_COOKIE in request.cookies:
+        clear_cookie(request, response, FAILURES_COOKIE)  # told once
     chosen = request.query_params.get("lang")
     if chosen in LOCALES:
         set_cookie(request, response, LANG_COOKIE, chosen, int(timedelta(days=365).total_seconds()))
     return response
+
+
+def _sign_in_notice(request: Request, me: Viewer | None, locale: str) -> str:
+    count = request.cookies.get(FAILURES_COOKIE, "")
+    if me is None or not count.isdigit() or int(count) < 1 or len(count) > 9:
+        return ""
+    attempts = "attempt" if count == "1" else "attempts"
+    return t("login.failures_since", locale, count=int(count), attempts=attempts)
 
 
 def see_other(url: str) -> RedirectResponse:

@@ -41,6 +41,7 @@ from workflow.web.errors import status_of
 from workflow.web.i18n import field_message, t
 from workflow.web.page_queries import enterprises_for
 from workflow.web.page_support import (
+    FAILURES_COOKIE,
     LOGIN_COOKIE,
     PORTAL_ROLES,
     SESSION_COOKIE,
@@ -135,7 +136,8 @@ def login(request: Request, form: PlainForm) -> Response:
     wf = workflow_of(request)
     try:
         with UnitOfWork(wf.engine) as uow:
-            token, _ = accounts_of(request).sign_in(uow, username, password, address, kind="session")
+            token, session = accounts_of(request).sign_in(uow, username, password, address, kind="session")
+            failures = accounts_of(request).sign_in_history(uow, session)["failed_attempts_since_previous"]
             uow.commit()
     except TooManyAttempts as exc:
         message = t("login.throttled", locale, seconds=exc.retry_after)
@@ -145,6 +147,8 @@ def login(request: Request, form: PlainForm) -> Response:
     response = see_other(next_path)
     set_session_cookie(request, response, token)
     clear_cookie(request, response, LOGIN_COOKIE)
+    if failures:
+        set_cookie(request, response, FAILURES_COOKIE, str(failures), 600)
     return response
 
 

@@ -8,6 +8,7 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -43,6 +44,16 @@ def app_from_environment() -> FastAPI:
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def proxy_options(settings: WebSettings) -> dict[str, Any]:
+    """uvicorn's proxy-header options: forwarded client addresses and schemes only from the configured proxies.
+
+    Off by default: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 (or FORWARDED_ALLOW_IPS), and a
+    client that can reach the server directly could name any address it likes and so dodge the sign-in limits."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(settings.trusted_proxies)}
 
 
 class NoDelayH11Protocol(H11Protocol):

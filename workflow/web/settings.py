@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -9,6 +10,7 @@ from datetime import timedelta
 from workflow.errors import InvalidInput
 
 SECRET_VARIABLE = "APPEALS_SECRET_KEY"
+PROXIES_VARIABLE = "APPEALS_TRUSTED_PROXIES"
 DEMO_SECRET = "demo-secret-not-for-production"
 
 
@@ -18,6 +20,8 @@ class WebSettings:
     demo: bool = False
     token_ttl: timedelta = timedelta(hours=8)
     secure_cookies: bool = False  # set when served over HTTPS (or behind a proxy that terminates it)
+    # Addresses or networks whose X-Forwarded-For / X-Forwarded-Proto are believed; anyone else's are ignored.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_environment(cls, *, demo: bool = False) -> WebSettings:
@@ -33,4 +37,27 @@ class WebSettings:
             raise InvalidInput(f"{SECRET_VARIABLE} must be at least 32 characters and not the demo secret")
         hours = float(os.environ.get("APPEALS_TOKEN_TTL_HOURS", "8"))
         secure = os.environ.get("APPEALS_SECURE_COOKIES", "") == "1"
-        return cls(secret_key=secret, demo=demo, token_ttl=timedelta(hours=hours), secure_cookies=secure)
+        return cls(
+            secret_key=secret,
+            demo=demo,
+            token_ttl=timedelta(hours=hours),
+            secure_cookies=secure,
+            trusted_proxies=trusted_proxies(os.environ.get(PROXIES_VARIABLE, "")),
+        )
+
+
+def trusted_proxies(text: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses and networks (CIDR); every entry that is neither is named."""
+    entries = tuple(entry.strip() for entry in text.split(",") if entry.strip())
+    bad = []
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            bad.append(entry)
+    if bad:
+        raise InvalidInput(
+            f"{PROXIES_VARIABLE}: {', '.join(repr(b) for b in bad)} are not IP addresses or networks; "
+            "give a comma-separated list such as 10.0.0.5,10.1.0.0/16"
+        )
+    return entries
