@@ -310,7 +310,7 @@ def _parse(source: str, path: str, expected_name: str | None = None) -> tuple[Ap
     time_limit = reader.duration(n, "time_limit") if (n := get("time_limit")) is not None else None
     reminders = _reminders(reader, get("reminders"))
     states, initial = _states(reader, get("states"))
-    transitions = _transitions(reader, get("transitions"), states, {f.name for f in fields})
+    transitions = _transitions(reader, get("transitions"), states, _declared_names(get("fields")))
     _check_graph(reader, root, states, initial, transitions)
     if reader.problems or name is None or version is None or prefix is None or initial is None:
         return None, reader.problems
@@ -585,6 +585,7 @@ def _transitions(
                 reader.problem(
                     values["fields"], f"{label}: field {field_spec.name!r} clashes with the form field of that name"
                 )
+        _check_guard_fields(reader, label, values.get("guards"), form_fields | _declared_names(values.get("fields")))
         comment = CommentRule.OPTIONAL
         if "comment" in values:
             raw = reader.text(values["comment"], f"{label} comment")
@@ -610,6 +611,37 @@ def _transitions(
             )
             transitions.append((spec, item))
     return transitions
+
+
+def _declared_names(node: yaml.Node | None) -> set[str]:
+    """The names a list of fields declares, including fields otherwise wrong (those are reported apart)."""
+    if not isinstance(node, yaml.SequenceNode):
+        return set()
+    return {
+        str(value.value)
+        for item in node.value
+        if isinstance(item, yaml.MappingNode)
+        for key, value in item.value
+        if key.value == "name" and isinstance(value, yaml.ScalarNode)
+    }
+
+
+def _check_guard_fields(reader: _Reader, label: str, node: yaml.Node | None, visible: set[str]) -> None:
+    """A guard reading a field that neither the form nor the transition defines could never pass."""
+    if node is None:
+        return
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    for item in items:
+        guard = GUARDS.get(str(item.value)) if isinstance(item, yaml.ScalarNode) else None
+        if guard is None:
+            continue  # unknown or malformed: reported where the guards are read
+        for missing in sorted(guard.reads - visible):
+            reader.problem(
+                item,
+                f"{label}: guard {guard.name!r} reads field {missing!r}, which neither the form nor this "
+                "transition's fields define, so the transition could never pass; add the field to the form "
+                "or to the transition's fields",
+            )
 
 
 def _notify(reader: _Reader, node: yaml.Node | None, where: str) -> tuple[NoticeRule, ...]:
