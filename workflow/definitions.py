@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -118,6 +119,18 @@ def load_definition_text(source: str, path: str = "<definition>") -> AppealDefin
 
 
 def digest_of(source: str) -> str:
+    """The version key of a definition: sha256 of its parsed content as canonical JSON.
+
+    Comments, blank lines, indentation and quoting leave it alone; any change of a value does not. Mapping
+    order is kept as written rather than sorted: the order of `states` is meaningful (without an `initial:`
+    marker the first state listed is the initial one)."""
+    content = yaml.load(source, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    canonical = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def legacy_digest_of(source: str) -> str:
+    """The version key of databases registered before digest_of: sha256 of the file's bytes."""
     return hashlib.sha256(source.encode()).hexdigest()
 
 
