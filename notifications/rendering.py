@@ -12,17 +12,16 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, UndefinedError, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
 from workflow.domain.notices import NoticeKind
 from workflow.errors import WorkflowError
+from workflow.local_time import shanghai_text
 
 LOCALES = ("zh-CN", "en")
 DEFAULT_LOCALE = "zh-CN"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 PARTS = ("subject.txt", "txt", "html")
 
 
@@ -57,7 +56,7 @@ def _local_time(value: Any) -> str:
     if not value:
         return "-"
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    return shanghai_text(moment)
 
 
 def one_line(text: str) -> str:

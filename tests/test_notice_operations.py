@@ -8,7 +8,6 @@ import json
 import mailbox
 import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,52 +16,20 @@ import pytest
 from sqlalchemy import Engine, select
 
 from notifications.outbox import notices as notices_table
+from tests.cli_support import CliRun, cli_runner
 from tests.conftest import OUTDOOR_EVENT
-from workflow import bootstrap
-from workflow.cli import main
 from workflow.clock import FrozenClock
-from workflow.persistence.database import create_database_engine
 from workflow.services.workflow import Workflow
-
-
-@dataclass(frozen=True)
-class CliRun:
-    code: int
-    out: str
-    err: str
 
 
 @pytest.fixture
 def cli(
     db_url: str, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Callable[..., CliRun]]:
-    """`appeals ...` in-process on the test database and clock, mail settings cleared; closes its engines."""
+) -> Callable[..., CliRun]:
+    """`appeals ...` in-process on the test database and clock, mail settings cleared."""
     for variable in ("APPEALS_SMTP_URL", "APPEALS_MAILDIR", "APPEALS_MAIL_MAX_ATTEMPTS", "APPEALS_BASE_URL"):
         monkeypatch.delenv(variable, raising=False)
-    opened: list[Engine] = []
-
-    def create(url: str, **options: Any) -> Engine:
-        engine = create_database_engine(url, **options)
-        opened.append(engine)
-        return engine
-
-    monkeypatch.setattr(bootstrap, "create_database_engine", create)
-    monkeypatch.setattr(bootstrap, "SystemClock", lambda: clock)
-
-    def run(*argv: str) -> CliRun:
-        capsys.readouterr()
-        try:
-            code = main(["--db", db_url, *argv])
-        except SystemExit as usage:  # argparse ends a usage error this way, with exit code 2
-            code = int(usage.code or 0)
-        finally:
-            for engine in opened:
-                engine.dispose()
-            opened.clear()
-        captured = capsys.readouterr()
-        return CliRun(code, captured.out, captured.err)
-
-    yield run
+    return cli_runner(db_url, clock, monkeypatch, capsys)
 
 
 @pytest.fixture
