@@ -167,6 +167,21 @@ class MaildirChannel:
     path: Path
     name: str = "maildir"
 
+    def prepare(self) -> None:
+        """Make the folder a maildir now, or refuse to start: a folder that is not one fails every send.
+
+        `mailbox.Maildir(create=True)` creates cur/new/tmp only when the folder itself is missing, so an
+        existing empty folder (made by hand, or by a deployment) never became a maildir and every notice was
+        retried until it failed."""
+        try:
+            for sub in ("tmp", "new", "cur"):
+                (self.path / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInput(
+                f"{MAILDIR_VARIABLE} {str(self.path)!r} cannot be used as a maildir ({exc.strerror or exc}); "
+                "name a folder this process may create and write to, or set APPEALS_SMTP_URL"
+            ) from None
+
     def session(self) -> AbstractContextManager[Sender]:
         return nullcontext(self)
 
@@ -182,7 +197,9 @@ def channel_from_environment() -> Channel:
     url = os.environ.get(SMTP_URL_VARIABLE)
     if url:
         return SmtpChannel.from_url(url)
-    return MaildirChannel(Path(os.environ.get(MAILDIR_VARIABLE, "maildir")))
+    channel = MaildirChannel(Path(os.environ.get(MAILDIR_VARIABLE) or "maildir"))
+    channel.prepare()
+    return channel
 
 
 def sender_address() -> str:

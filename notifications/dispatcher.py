@@ -25,11 +25,32 @@ from notifications.outbox import DIGEST, OFF, Outbox
 from notifications.rendering import Renderer, RenderError
 from notifications.samples import render_extras
 from workflow.clock import Clock
+from workflow.errors import InvalidInput
 from workflow.persistence.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 FAULT_VARIABLE = "APPEALS_FAULT"  # "after_send": exit between sending and marking sent (crash tests)
 BASE_URL_VARIABLE = "APPEALS_BASE_URL"
+SERVED_URL_VARIABLE = "APPEALS_SERVED_URL"  # set by `appeals serve` for its workers: the address it listens on
+DEFAULT_BASE_URL = "http://localhost:8000"
+MAX_ATTEMPTS_VARIABLE = "APPEALS_MAIL_MAX_ATTEMPTS"
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+def base_url_from_environment() -> str:
+    """Prefix of links in emails: APPEALS_BASE_URL, else the address `appeals serve` listens on."""
+    url = os.environ.get(BASE_URL_VARIABLE) or os.environ.get(SERVED_URL_VARIABLE) or DEFAULT_BASE_URL
+    return url.rstrip("/")  # links append "/appeals/..."
+
+
+def max_attempts_from_environment() -> int:
+    """APPEALS_MAIL_MAX_ATTEMPTS, read in one place so that every way of dispatching gives up alike."""
+    text = os.environ.get(MAX_ATTEMPTS_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_MAX_ATTEMPTS
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInput(f"bad {MAX_ATTEMPTS_VARIABLE} {text!r}: give a whole number of tries, 1 or more")
+    return int(text)
 
 
 @dataclass
@@ -62,7 +83,7 @@ class Dispatcher:
         node: str,
         sender: str,
         renderer: Renderer | None = None,
-        max_attempts: int = 5,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         backoff: timedelta = timedelta(seconds=30),
         lease: timedelta = timedelta(seconds=120),
         batch: int = 100,
@@ -79,7 +100,7 @@ class Dispatcher:
         self.lease = lease
         self.batch = batch
         self.after_send = after_send  # a test's hook at the crash point
-        self.base_url = os.environ.get(BASE_URL_VARIABLE, "http://localhost:8000")
+        self.base_url = base_url_from_environment()
 
     def dispatch(self, max_batches: int | None = None) -> DispatchReport:
         report = DispatchReport()

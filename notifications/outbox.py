@@ -90,9 +90,15 @@ class Outbox:
         )
         return result.rowcount == 1
 
-    def failed(self, limit: int = 100) -> list[Row[Any]]:
-        query = select(notices).where(notices.c.status == "failed").order_by(notices.c.id.desc()).limit(limit)
+    def failed(self, limit: int | None = 100, offset: int = 0) -> list[Row[Any]]:
+        """Notices given up on, newest first; `limit=None` for all of them."""
+        query = select(notices).where(notices.c.status == "failed").order_by(notices.c.id.desc()).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
         return list(self.connection.execute(query).all())
+
+    def failed_count(self) -> int:
+        return int(self.connection.execute(select(func.count()).where(notices.c.status == "failed")).scalar_one())
 
     def retry(self, notice_id: int, now: datetime) -> bool:
         result = self.connection.execute(

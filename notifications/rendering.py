@@ -12,17 +12,16 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, UndefinedError, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
 from workflow.domain.notices import NoticeKind
 from workflow.errors import WorkflowError
+from workflow.local_time import shanghai_text
 
 LOCALES = ("zh-CN", "en")
 DEFAULT_LOCALE = "zh-CN"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 PARTS = ("subject.txt", "txt", "html")
 
 
@@ -57,7 +56,37 @@ def _local_time(value: Any) -> str:
     if not value:
         return "-"
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    return shanghai_text(moment)
+
+
+class _FieldWords:
+    """Field titles and choice titles for a notice's data, from the `labels` its payload carries (the appeal's
+    form fields under appeal.labels, a transition's fields under labels); a name without one shows as it is,
+    as notices written before labels existed do."""
+
+    def __init__(self, context: Mapping[str, Any], locale: str) -> None:
+        appeal = context.get("appeal")
+        labels = appeal.get("labels") if isinstance(appeal, Mapping) else None
+        self.labels = {**_mapping(labels), **_mapping(context.get("labels"))}
+        self.locale = locale
+
+    def label(self, name: str) -> str:
+        entry = self.labels.get(name)
+        title = entry.get("title") if isinstance(entry, Mapping) else None
+        return _localised(title, self.locale) if title else name
+
+    def shown(self, name: str, value: Any) -> Any:
+        entry = self.labels.get(name)
+        choices = _mapping(entry.get("choices") if isinstance(entry, Mapping) else None)
+        if isinstance(value, str) and value in choices:
+            return _localised(choices[value], self.locale)
+        if isinstance(value, list):
+            return [_localised(choices[v], self.locale) if isinstance(v, str) and v in choices else v for v in value]
+        return value
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def one_line(text: str) -> str:
@@ -80,7 +109,14 @@ class Renderer:
 
     def render(self, kind: str, locale: str, context: Mapping[str, Any]) -> RenderedNotice:
         locale = locale if locale in LOCALES else DEFAULT_LOCALE
-        variables = {**context, "locale": locale, "tr": lambda value: _localised(value, locale)}
+        words = _FieldWords(context, locale)
+        variables = {
+            **context,
+            "locale": locale,
+            "tr": lambda value: _localised(value, locale),
+            "label": words.label,
+            "shown": words.shown,
+        }
         parts = {}
         for part in PARTS:
             name = f"{locale}/{kind}.{part}"

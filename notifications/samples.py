@@ -9,7 +9,7 @@ from typing import Any
 from workflow.domain.appeal import AppealRecord
 from workflow.domain.notices import NoticeKind
 from workflow.domain.spec import AppealDefinition
-from workflow.services.notify import LEVEL_TITLES, snapshot
+from workflow.services.notify import LEVEL_TITLES, field_labels, snapshot
 from workflow.services.walkthrough import sample_value
 
 HOSTILE = "<script>alert(1)</script> {{7*7}} \r\nBcc: victim@example.com"
@@ -79,6 +79,7 @@ def sample_context(kind: str, definition: AppealDefinition) -> dict[str, Any]:
             "actor": actor,
             "transition": {"trigger": transition.trigger, "title": dict(transition.title)},
             "fields": fields,
+            "labels": field_labels(transition.fields, fields),
             "comment": HOSTILE,
         }
     return {

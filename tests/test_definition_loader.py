@@ -604,3 +604,39 @@ def test_every_choice_of_the_shipped_definitions_has_titles() -> None:
         for field in fields:
             if field.choices:
                 assert set(field.choice_titles) == set(field.choices), f"{definition.name}.{field.name}"
+
+
+# Guards read fields: one that reads a field nobody can supply could never pass
+
+
+def test_a_guard_reading_a_field_neither_the_form_nor_the_transition_defines_is_reported_at_the_guard(
+    tmp_path: Path,
+) -> None:
+    source = edit(SAMPLE, "guards: [amount_within_policy_cap]", "guards: [amount_within_policy_cap, bank_matched]")
+    path, problems = report(tmp_path, source)
+    assert problems == [
+        f"{path}:{line_of(source, 'bank_matched')}: transition 'close': guard 'bank_matched' reads field 'bank', "
+        "which neither the form nor this transition's fields define, so the transition could never pass; "
+        "add the field to the form or to the transition's fields"
+    ]
+
+
+def test_a_guard_whose_field_the_transition_asks_for_loads() -> None:
+    source = edit(SAMPLE, "guards: [amount_within_policy_cap]", "guards: [amount_within_policy_cap, bank_matched]")
+    source = edit(
+        source,
+        "      - name: note\n",
+        "      - {name: bank, type: string, title: {zh-CN: 银行, en: Bank}}\n      - name: note\n",
+    )
+    definition = load_definition_text(source, "sample.yaml")
+    (close,) = [t for t in definition.transitions if t.trigger == "close"]
+    assert close.guards == ("amount_within_policy_cap", "bank_matched")
+
+
+def test_every_shipped_guard_reads_a_field_its_transition_can_see() -> None:
+    for definition in load_definitions(shipped_definition_files()):
+        form = {f.name for f in definition.fields}
+        for transition in definition.transitions:
+            visible = form | {f.name for f in transition.fields}
+            for guard in transition.guards:
+                assert GUARDS[guard].reads <= visible, (definition.name, transition.trigger, guard)

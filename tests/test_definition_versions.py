@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
 from tests.conftest import OUTDOOR_EVENT, table_counts
 from workflow.bootstrap import connect
 from workflow.clock import FrozenClock
 from workflow.definitions import shipped_definition_files
 from workflow.errors import TransitionNotAllowed
+from workflow.persistence.tables import DefinitionVersion, table_of
 from workflow.services.workflow import Workflow
 
 NAME = "outdoor_event_permit"
@@ -174,3 +176,74 @@ def test_a_declared_version_ahead_of_the_stored_ones_is_kept(
     shown = wf.definition(NAME)
     assert (shown["version"], shown["declared_version"]) == (5, 5)
     assert wf.show(submit(wf))["definition"]["version"] == 5
+
+
+def cosmetic_edit(path: Path) -> None:
+    """Comments, blank lines, indentation of a flow list and quoting: the same definition written differently."""
+    source = path.read_text(encoding="utf-8")
+    assert source.count("time_limit: 5d ") == 1 and source.count("\nstates:\n") == 1
+    source = "# edited by hand: comments and spacing only\n\n" + source
+    source = source.replace("time_limit: 5d ", 'time_limit: "5d"    ').replace(
+        "\nstates:\n", "\n\n\nstates:   # the states\n"
+    )
+    path.write_text(source, encoding="utf-8")
+
+
+def stored_versions(engine: Engine) -> list[tuple[int, str, str]]:
+    table = table_of(DefinitionVersion)
+    with engine.connect() as conn:
+        query = select(table.c.version, table.c.digest, table.c.source).where(table.c.name == NAME)
+        return [tuple(row) for row in conn.execute(query.order_by(table.c.version))]
+
+
+def test_a_comment_or_whitespace_edit_keeps_the_version(
+    demo: Workflow, engine: Engine, clock: FrozenClock, local_file: Path
+) -> None:
+    before = table_counts(engine)
+    cosmetic_edit(local_file)
+    assert local_file.read_text(encoding="utf-8") != shipped_source()
+    wf = reconnect(engine, clock, local_file)
+    assert table_counts(engine) == before, "an edit of comments and spacing registered a new version"
+    assert wf.definition(NAME)["version"] == 1
+    assert wf.show(submit(wf))["definition"]["version"] == 1
+
+
+def test_a_real_change_after_a_cosmetic_one_still_registers_a_new_version(
+    demo: Workflow, engine: Engine, clock: FrozenClock, local_file: Path
+) -> None:
+    cosmetic_edit(local_file)
+    edit_to_v2(local_file)
+    assert reconnect(engine, clock, local_file).definition(NAME)["version"] == 2
+    source = local_file.read_text(encoding="utf-8")
+    local_file.write_text(source.replace("\nstates:", "\n# one more comment\nstates:", 1), encoding="utf-8")
+    before = table_counts(engine)
+    assert reconnect(engine, clock, local_file).definition(NAME)["version"] == 2
+    assert table_counts(engine) == before
+
+
+def shipped_source() -> str:
+    return next(p for p in shipped_definition_files() if p.stem == NAME).read_text(encoding="utf-8")
+
+
+def test_a_database_registered_under_the_old_digest_of_the_file_bytes_gets_no_duplicate_on_restart(
+    demo: Workflow, engine: Engine, clock: FrozenClock, local_file: Path
+) -> None:
+    """Before, a version was keyed by the sha256 of the file's bytes; such a database must restart cleanly."""
+    table = table_of(DefinitionVersion)
+    with engine.begin() as conn:  # what the old scheme stored for every registered definition
+        for row in conn.execute(select(table.c.id, table.c.source)).all():
+            old_digest = hashlib.sha256(row.source.encode()).hexdigest()
+            conn.execute(update(table).where(table.c.id == row.id).values(digest=old_digest))
+    old = submit(demo)
+    before = table_counts(engine), stored_versions(engine)
+
+    unchanged = reconnect(engine, clock, local_file)
+    cosmetic_edit(local_file)
+    edited = reconnect(engine, clock, local_file)
+
+    assert (table_counts(engine), stored_versions(engine)) == before, "unchanged content registered again"
+    assert unchanged.definition(NAME)["version"] == edited.definition(NAME)["version"] == 1
+    assert edited.show(submit(edited, enterprise_id=2))["definition"]["version"] == 1
+    assert edited.show(old)["definition"]["version"] == 1
+    edit_to_v2(local_file)
+    assert reconnect(engine, clock, local_file).definition(NAME)["version"] == 2, "a real change is still new"

@@ -429,7 +429,9 @@ def test_a_550_fails_at_once_is_listed_as_failed_and_a_retry_from_the_cli_delive
 
     listed = cli("notices", "failed", "--json")
     assert listed.code == 0, listed.err
-    (item,) = json.loads(listed.out)
+    page = json.loads(listed.out)
+    assert (page["total"], page["offset"], page["limit"]) == (1, 0, 100)
+    (item,) = page["notices"]
     assert (item["id"], item["kind"], item["recipient"], item["attempts"]) == (
         failed.id,
         "appeal_received",
@@ -447,7 +449,7 @@ def test_a_550_fails_at_once_is_listed_as_failed_and_a_retry_from_the_cli_delive
     assert sender.dispatch().sent == 1
     assert row(demo.engine, failed.id).status == "sent"
     assert smtp.mailbox.message_ids()[message_id_of(failed.id)] == 1
-    assert json.loads(cli("notices", "failed", "--json").out) == []
+    assert json.loads(cli("notices", "failed", "--json").out) == {"total": 0, "offset": 0, "limit": 100, "notices": []}
 
 
 def test_an_unreachable_server_is_retried_with_growing_backoff_and_given_up_after_max_attempts(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -118,6 +119,18 @@ def load_definition_text(source: str, path: str = "<definition>") -> AppealDefin
 
 
 def digest_of(source: str) -> str:
+    """The version key of a definition: sha256 of its parsed content as canonical JSON.
+
+    Comments, blank lines, indentation and quoting leave it alone; any change of a value does not. Mapping
+    order is kept as written rather than sorted: the order of `states` is meaningful (without an `initial:`
+    marker the first state listed is the initial one)."""
+    content = yaml.load(source, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    canonical = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def legacy_digest_of(source: str) -> str:
+    """The version key of databases registered before digest_of: sha256 of the file's bytes."""
     return hashlib.sha256(source.encode()).hexdigest()
 
 
@@ -310,7 +323,7 @@ def _parse(source: str, path: str, expected_name: str | None = None) -> tuple[Ap
     time_limit = reader.duration(n, "time_limit") if (n := get("time_limit")) is not None else None
     reminders = _reminders(reader, get("reminders"))
     states, initial = _states(reader, get("states"))
-    transitions = _transitions(reader, get("transitions"), states, {f.name for f in fields})
+    transitions = _transitions(reader, get("transitions"), states, _declared_names(get("fields")))
     _check_graph(reader, root, states, initial, transitions)
     if reader.problems or name is None or version is None or prefix is None or initial is None:
         return None, reader.problems
@@ -585,6 +598,7 @@ def _transitions(
                 reader.problem(
                     values["fields"], f"{label}: field {field_spec.name!r} clashes with the form field of that name"
                 )
+        _check_guard_fields(reader, label, values.get("guards"), form_fields | _declared_names(values.get("fields")))
         comment = CommentRule.OPTIONAL
         if "comment" in values:
             raw = reader.text(values["comment"], f"{label} comment")
@@ -610,6 +624,37 @@ def _transitions(
             )
             transitions.append((spec, item))
     return transitions
+
+
+def _declared_names(node: yaml.Node | None) -> set[str]:
+    """The names a list of fields declares, including fields otherwise wrong (those are reported apart)."""
+    if not isinstance(node, yaml.SequenceNode):
+        return set()
+    return {
+        str(value.value)
+        for item in node.value
+        if isinstance(item, yaml.MappingNode)
+        for key, value in item.value
+        if key.value == "name" and isinstance(value, yaml.ScalarNode)
+    }
+
+
+def _check_guard_fields(reader: _Reader, label: str, node: yaml.Node | None, visible: set[str]) -> None:
+    """A guard reading a field that neither the form nor the transition defines could never pass."""
+    if node is None:
+        return
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    for item in items:
+        guard = GUARDS.get(str(item.value)) if isinstance(item, yaml.ScalarNode) else None
+        if guard is None:
+            continue  # unknown or malformed: reported where the guards are read
+        for missing in sorted(guard.reads - visible):
+            reader.problem(
+                item,
+                f"{label}: guard {guard.name!r} reads field {missing!r}, which neither the form nor this "
+                "transition's fields define, so the transition could never pass; add the field to the form "
+                "or to the transition's fields",
+            )
 
 
 def _notify(reader: _Reader, node: yaml.Node | None, where: str) -> tuple[NoticeRule, ...]:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from workflow.cli import admin_commands, audit_commands, case_commands, notice_commands, time_commands, web_commands
 from workflow.cli.common import close_workflows
 from workflow.errors import WorkflowError
+from workflow.local_time import ShanghaiLogFormatter
 
 log = logging.getLogger("workflow.cli")
 
@@ -59,7 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)  # never stdout: --json output stays nothing but JSON
+    handler.setFormatter(ShanghaiLogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     try:
         code = args.handler(args)
         return int(code or 0)

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from workflow.bootstrap import database_url, definition_paths, grant_app_role
 from workflow.cli.common import add_json_flag, open_workflow
 from workflow.cli.output import emit_json, emit_line, emit_table
-from workflow.definitions import load_definitions, shipped_definition_files
+from workflow.definitions import load_definitions
 from workflow.domain.org import Role
 from workflow.errors import DefinitionError, InvalidInput
 from workflow.persistence.database import normalise_url
@@ -58,7 +58,13 @@ def register(commands: Any) -> None:
         help="check definition files",
         description="Check YAML definitions; prints file:line: message per problem.",
     )
-    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the shipped definitions)")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files or folders (default: what the application loads, the shipped definitions with "
+        "APPEALS_DEFINITIONS applied)",
+    )
     add_json_flag(p)
     p.set_defaults(handler=_validate)
     p = sub.add_parser(
@@ -138,8 +144,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _expand(paths: list[str]) -> list[Path]:
-    if not paths:
-        return shipped_definition_files()
+    if not paths:  # exactly what every other command loads, so that "ok" here means they will start
+        return definition_paths()
     files: list[Path] = []
     for item in paths:
         path = Path(item)

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from notifications.channels import channel_from_environment, sender_address
-from notifications.dispatcher import Dispatcher
+from notifications.dispatcher import Dispatcher, max_attempts_from_environment
 from notifications.inbox import inbox_view, mark_read
 from notifications.outbox import MODES, Outbox
 from notifications.rendering import LOCALES, Renderer, RenderError
@@ -65,8 +65,12 @@ def register(commands: Any) -> None:
     p = sub.add_parser(
         "failed",
         help="notices that could not be delivered",
-        description="Notices given up on (incidents): retry them with `appeals notices retry ID`.",
+        description="Notices given up on (incidents), newest first, a page at a time with the total: "
+        "retry them with `appeals notices retry ID`.",
     )
+    p.add_argument("--limit", type=_count, default=100, metavar="N", help="notices per page (default 100)")
+    p.add_argument("--offset", type=_count, default=0, metavar="N", help="skip the N newest (default 0)")
+    p.add_argument("--all", action="store_true", help="every failed notice, however many (ignores --limit)")
     add_json_flag(p)
     p.set_defaults(handler=_failed)
 
@@ -160,7 +164,12 @@ def _preview(args: argparse.Namespace) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     wf = open_workflow(args)
     report = Dispatcher(
-        wf.engine, wf.clock, channel_from_environment(), node=node_name(), sender=sender_address()
+        wf.engine,
+        wf.clock,
+        channel_from_environment(),
+        node=node_name(),
+        sender=sender_address(),
+        max_attempts=max_attempts_from_environment(),
     ).dispatch()
     if args.json:
         emit_json(report.as_dict())
@@ -172,10 +181,20 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """--limit and --offset: a whole number, 0 or more (argparse turns the error into exit 2)."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number 0 or more")
+    return int(text)
+
+
 def _failed(args: argparse.Namespace) -> int:
     wf = open_workflow(args)
+    limit = None if args.all else args.limit
     with UnitOfWork(wf.engine, read_only=True) as uow:
-        rows = Outbox(uow.connection).failed()
+        outbox = Outbox(uow.connection)
+        rows = outbox.failed(limit, args.offset)
+        total = outbox.failed_count()
         names = uow.repo.usernames([r.recipient_id for r in rows])
     items = [
         {
@@ -190,13 +209,16 @@ def _failed(args: argparse.Namespace) -> int:
         for r in rows
     ]
     if args.json:
-        emit_json(items)
+        emit_json({"total": total, "offset": args.offset, "limit": limit, "notices": items})
     else:
         emit_table(
             ["ID", "KIND", "APPEAL", "TO", "TRIES", "ERROR"],
             [[i["id"], i["kind"], i["number"] or "-", i["recipient"], i["attempts"], i["error"]] for i in items],
         )
-        emit_line(f"{len(items)} failed notice(s)")
+        shown = f"{args.offset + 1}-{args.offset + len(items)}" if items else "none"
+        emit_line(f"{shown} of {total} failed notice(s)")
+        if args.offset + len(items) < total:
+            emit_line(f"more: --offset {args.offset + len(items)} (or --all)")
     return 0
 
 

@@ -6,12 +6,14 @@ import argparse
 import getpass
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from notifications.dispatcher import SERVED_URL_VARIABLE
 from workflow.bootstrap import database_url
 from workflow.cli.common import add_json_flag, close_workflows, open_workflow
 from workflow.cli.output import emit_json, emit_line, emit_table
@@ -134,6 +136,8 @@ def _serve(args: argparse.Namespace) -> int:
     from workflow.web.settings import WebSettings
 
     url = args.db or (DEMO_URL if args.demo else database_url(None))
+    # Links in emails lead here unless APPEALS_BASE_URL says otherwise (a proxy, HTTPS); workers inherit it.
+    os.environ[SERVED_URL_VARIABLE] = served_base_url(args.host, args.port)
     if args.demo:
         _prepare_demo(args, url, fresh=args.db is None)
     settings = WebSettings.from_environment(demo=args.demo)  # refuse a missing secret before starting workers
@@ -154,6 +158,15 @@ def _serve(args: argparse.Namespace) -> int:
         http="workflow.web.server:NoDelayH11Protocol",  # --workers N would leave Nagle on: see there
     )
     return 0
+
+
+def served_base_url(host: str, port: int) -> str:
+    """The address a browser can open for `--host H --port P`: every interface (0.0.0.0, ::) by the machine's name."""
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.getfqdn()
+    elif ":" in host:  # an IPv6 address goes in brackets in a URL
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def _prepare_demo(args: argparse.Namespace, url: str, *, fresh: bool) -> None:

@@ -21,6 +21,10 @@ from holidays import country_holidays
 from workflow.errors import Problem, WorkflowError
 
 logger = logging.getLogger(__name__)
+# Years already warned about in this process: every calendar built (at start, on each reload by the
+# sweeper, in every request worker) would otherwise say it again.
+_ESTIMATES_WARNED: set[int] = set()
+_ESTIMATES_LOCK = threading.Lock()
 
 _DAY = timedelta(days=1)
 _ZERO = timedelta(0)
@@ -391,6 +395,19 @@ def _aware(value: datetime, what: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def _warn_estimate_once(year: int, data: _Year) -> None:
+    with _ESTIMATES_LOCK:
+        if year in _ESTIMATES_WARNED:
+            return
+        _ESTIMATES_WARNED.add(year)
+    logger.warning(
+        "no official holiday notice loaded for %d; its working time is an %s%s",
+        year,
+        data.source,
+        "" if data.workdays else ", which knows no make-up working days (调休) for that year",
+    )
+
+
 class WorkingCalendar:
     """Answers how much working time lies between instants, and when a span of it runs out."""
 
@@ -436,12 +453,7 @@ class WorkingCalendar:
                 data = _Year(override.holidays, override.workdays, True, override.source)
             else:
                 data = _estimate(year)
-                logger.warning(
-                    "no official holiday notice loaded for %d; its working time is an %s%s",
-                    year,
-                    data.source,
-                    "" if data.workdays else ", which knows no make-up working days (调休) for that year",
-                )
+                _warn_estimate_once(year, data)
             self._years[year] = data
             return data
 

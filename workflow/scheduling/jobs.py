@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
 from notifications.channels import Channel, channel_from_environment, sender_address
 from notifications.digest import write_daily_digests
-from notifications.dispatcher import Dispatcher
+from notifications.dispatcher import Dispatcher, max_attempts_from_environment
 from workflow.services.sweeper import Sweeper, node_name
 from workflow.services.workflow import Workflow
 
 SCHEDULED_BATCHES = 5  # batches of notices a scheduled pass delivers (500 by default): seconds of work
+
 
 class Housekeeping:
     """One pass of every periodic job; `appeals sweep` runs it once, `appeals worker` on a schedule."""
@@ -39,7 +39,7 @@ class Housekeeping:
             channel or channel_from_environment(),
             node=self.node,
             sender=sender_address(),
-            max_attempts=int(os.environ.get("APPEALS_MAIL_MAX_ATTEMPTS", "5")),
+            max_attempts=max_attempts_from_environment(),
         )
 
     def sweep(self) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 from workflow.domain.appeal import Actor, AppealRecord
 from workflow.domain.notices import ASSIGNEE, SUBMITTER, NoticeKind, NoticeRule
 from workflow.domain.org import Level, Role
-from workflow.domain.spec import AppealDefinition, TransitionSpec
+from workflow.domain.spec import AppealDefinition, FieldSpec, TransitionSpec
 from workflow.persistence.unit_of_work import UnitOfWork
 
 LEVEL_TITLES = {
@@ -43,8 +43,24 @@ def snapshot(
         "level_title": LEVEL_TITLES[Level(level)],
         "enterprise": enterprise_name,
         "data": dict(appeal.data),
+        "labels": field_labels(definition.fields, appeal.data),
         "due_at": due_at.isoformat() if due_at else None,
         "link": f"/appeals/{appeal.number}",
+    }
+
+
+def field_labels(fields: Iterable[FieldSpec], names: Iterable[str]) -> dict[str, Any]:
+    """What an email prints for the fields it shows: each field's title and its choices' titles, both locales.
+
+    Kept in the notice's payload, so a notice reads as its definition version did when it was written."""
+    shown = set(names)
+    return {
+        spec.name: {
+            "title": dict(spec.title),
+            "choices": {choice: dict(titles) for choice, titles in spec.choice_titles.items()},
+        }
+        for spec in fields
+        if spec.name in shown
     }
 
 
@@ -127,6 +143,7 @@ class Notifier:
             "actor": {"username": actor.username, "display_name": actor.display_name},
             "transition": {"trigger": transition.trigger, "title": dict(transition.title)},
             "fields": dict(supplied),
+            "labels": field_labels(transition.fields, supplied),
             "comment": comment,
         }
         department = definition.states[new_state].department

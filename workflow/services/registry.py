@@ -6,11 +6,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 
 from workflow.clock import Clock
-from workflow.definitions import digest_of, load_definition_text, load_definitions
+from workflow.definitions import digest_of, legacy_digest_of, load_definition_text, load_definitions
 from workflow.domain.machine import CompiledMachine
 from workflow.domain.spec import AppealDefinition
 from workflow.errors import DefinitionNotFound
@@ -40,7 +42,9 @@ class DefinitionRegistry:
         for definition in load_definitions(self.paths):
             digest = digest_of(definition.source)
             rows = uow.repo.definition_versions(definition.name)
-            same = next((row for row in rows if row.digest == digest), None)
+            same = next((row for row in rows if row.digest == digest), None) or _registered_under_legacy_digest(
+                rows, digest
+            )
             if same is not None:
                 self._current[definition.name] = same.id
                 continue
@@ -96,3 +100,13 @@ class DefinitionRegistry:
             spec = load_definition_text(row.source, f"{row.name} v{row.version} (stored)")
             loaded = self._by_id[definition_id] = LoadedDefinition(row.id, row.version, spec, CompiledMachine(spec))
         return loaded
+
+
+def _registered_under_legacy_digest(rows: Sequence[Row[Any]], digest: str) -> Row[Any] | None:
+    """A stored version keyed by the bytes of its file (before digest_of) whose content is `digest`'s.
+
+    Such rows keep their stored digest (versions are immutable); they are recognised by their content, so
+    a database from before the change gets no duplicate version on restart. The newest one wins when edits
+    of spacing alone once made several."""
+    legacy = [row for row in rows if row.digest == legacy_digest_of(row.source)]
+    return next((row for row in reversed(legacy) if digest_of(row.source) == digest), None)

@@ -20,6 +20,7 @@ from workflow.domain.appeal import EventKind
 from workflow.domain.notices import NoticeKind
 from workflow.domain.org import LEAD_ROLE_OF_LEVEL, ROLES_OF_LEVEL, Level
 from workflow.domain.sla import BREACH
+from workflow.local_time import shanghai_iso
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.calendars import refresh_calendar
 from workflow.services.clocks import clocks_of, unchanged_columns
@@ -140,7 +141,7 @@ class Sweeper:
                 uow.commit()
                 report.reminders += 1
                 return
-            reason = f"time limit breached ({timer.clock} limit, due {payload['limit_due_at']})"
+            reason = f"time limit breached ({timer.clock} limit, due {shanghai_iso(due) if due else 'unknown'})"
             above = Level(appeal.level).above()
             if above is not None:
                 move_level(

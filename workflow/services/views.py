@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from workflow.domain.appeal import AppealRecord, EventRecord
 from workflow.domain.sla import SlaPlanner, status_at, working_time_left
 from workflow.domain.spec import AppealDefinition, FieldSpec, TransitionSpec, pick_title
+from workflow.local_time import SHANGHAI as SHANGHAI  # re-exported: pages import the zone from here
+from workflow.local_time import shanghai_iso
 from workflow.services.clocks import clocks_of
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def local_time(moment: datetime | None) -> str | None:
     """ISO 8601 in Asia/Shanghai: what people read; the offset keeps it exact."""
-    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds") if moment is not None else None
+    return shanghai_iso(moment) if moment is not None else None
 
 
 def field_view(spec: FieldSpec, locale: str = "zh-CN") -> dict[str, Any]:
