@@ -20,6 +20,7 @@ from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.accounts import Accounts, NotSignedIn, Session
 from workflow.services.workflow import Workflow
 from workflow.web.errors import ErrorBody, InvalidToken
+from workflow.web.request_text import UnstorableText
 
 
 def _error(description: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -301,6 +302,9 @@ class SignedInFirst(APIRoute):
             except RequestValidationError as exc:
                 if any(e.get("type") == "json_invalid" for e in exc.errors()):
                     await run_in_threadpool(caller, request, await bearer(request))
+                raise
+            except UnstorableText:
+                await run_in_threadpool(caller, request, await bearer(request))
                 raise
             except StarletteHTTPException as exc:
                 if exc.status_code == 400:

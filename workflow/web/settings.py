@@ -9,6 +9,8 @@ from datetime import timedelta
 from workflow.errors import InvalidInput
 
 SECRET_VARIABLE = "APPEALS_SECRET_KEY"
+MAX_BODY_VARIABLE = "APPEALS_MAX_BODY_BYTES"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # JSON and forms; file uploads will get their own limit
 DEMO_SECRET = "demo-secret-not-for-production"
 
 
@@ -18,6 +20,7 @@ class WebSettings:
     demo: bool = False
     token_ttl: timedelta = timedelta(hours=8)
     secure_cookies: bool = False  # set when served over HTTPS (or behind a proxy that terminates it)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
     def from_environment(cls, *, demo: bool = False) -> WebSettings:
@@ -33,4 +36,22 @@ class WebSettings:
             raise InvalidInput(f"{SECRET_VARIABLE} must be at least 32 characters and not the demo secret")
         hours = float(os.environ.get("APPEALS_TOKEN_TTL_HOURS", "8"))
         secure = os.environ.get("APPEALS_SECURE_COOKIES", "") == "1"
-        return cls(secret_key=secret, demo=demo, token_ttl=timedelta(hours=hours), secure_cookies=secure)
+        return cls(
+            secret_key=secret,
+            demo=demo,
+            token_ttl=timedelta(hours=hours),
+            secure_cookies=secure,
+            max_body_bytes=_max_body_bytes(),
+        )
+
+
+def _max_body_bytes() -> int:
+    text = os.environ.get(MAX_BODY_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_MAX_BODY_BYTES
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInput(
+            f"{MAX_BODY_VARIABLE} must be a whole number of bytes above 0 "
+            f"(default {DEFAULT_MAX_BODY_BYTES}, 1 MiB); got {text!r}"
+        )
+    return int(text)
