@@ -19,6 +19,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from sqlalchemy import text as sql
 
 from tests.conftest import OUTDOOR_EVENT, table_counts
 from tests.hostile_values import HOSTILE_STRINGS, HOSTILE_VALUES, as_text
@@ -29,6 +30,7 @@ from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.accounts import Accounts
 from workflow.services.workflow import Workflow
 from workflow.web.app import create_app
+from workflow.web.errors import DATA_REFUSED
 from workflow.web.settings import DEFAULT_MAX_BODY_BYTES, WebSettings
 
 SECRET = "hostile-input-test-secret-0123456789abcdef"
@@ -175,6 +177,25 @@ def test_pages_refuse_nul_with_an_error_page_not_a_500(demo: Workflow, clock: Fr
     assert answer.status_code == 422, answer.text[:500]
     assert "username" in answer.text
     assert unchanged(demo) == before
+
+
+def test_a_value_the_database_refuses_is_a_422_never_a_500(demo: Workflow) -> None:
+    """The net under the boundary: a real DataError of the backend, raised under an API path and a page path."""
+    refused = "SELECT zeroblob(2000000000)" if demo.engine.dialect.name == "sqlite" else "SELECT CAST('x' AS integer)"
+
+    def store_something() -> None:
+        with demo.engine.connect() as conn:
+            conn.execute(sql(refused))
+
+    app = make_app(demo)
+    app.add_api_route("/api/v1/probe-data-error", store_something)
+    app.add_api_route("/probe-data-error", store_something)
+    client = TestClient(app, raise_server_exceptions=False)
+    answer = client.get("/api/v1/probe-data-error")
+    assert answer.status_code == 422, answer.text
+    assert answer.json() == {"error": "invalid_request", "message": DATA_REFUSED, "details": None}
+    page = client.get("/probe-data-error")
+    assert page.status_code == 422 and "<html" in page.text and DATA_REFUSED in page.text
 
 
 # --- page forms refuse what the API refuses, instead of cutting it ------------------------------------------
