@@ -848,3 +848,22 @@ def test_serve_believes_forwarded_headers_only_from_the_configured_proxies(
     assert len(started) == 1
     proxy = {name: started[0][name] for name in ("proxy_headers", "forwarded_allow_ips") if name in started[0]}
     assert proxy == expected
+# --- stored text cannot drive the officer's terminal ---------------------------------------------------------
+
+TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_human_readable_output_escapes_control_characters_that_json_output_keeps(cli: Cli) -> None:
+    hostile = "开业\x07\x1b[31m红字\x9b2J\u202eevil"
+    data = json.dumps({**OUTDOOR_EVENT, "event_name": hostile}, ensure_ascii=False)
+    number = cli.json("case", "submit", "outdoor_event_permit", "--enterprise", "1", "--as", "contact-0001",
+                      "--data", data)["number"]
+    cli.ok("case", "fire", number, "start_pre_check", "--as", "staff-b01", "--comment", "已受理\x1b]0;owned\x07")
+    for argv in (("case", "show", number), ("case", "history", number)):
+        out = cli.ok(*argv).out
+        assert not TERMINAL_CONTROLS.findall(out), f"{argv}: raw control characters reach the terminal: {out!r}"
+    shown = cli.ok("case", "show", number).out
+    assert "开业\\x07\\x1b[31m红字\\x9b2J\\u202eevil" in shown, shown
+    assert "已受理\\x1b]0;owned\\x07" in cli.ok("case", "history", number).out
+    assert cli.json("case", "show", number)["data"]["event_name"] == hostile  # --json is exact (and escaped)
+    assert "\\u001b" in cli.ok("case", "show", number, "--json").out

@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from workflow.cli import admin_commands, audit_commands, case_commands, notice_commands, time_commands, web_commands
 from workflow.cli.common import close_workflows
+from workflow.cli.output import printable
 from workflow.errors import WorkflowError
 from workflow.local_time import ShanghaiLogFormatter
 
@@ -92,9 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _fail(message: str) -> None:
     lines = message.splitlines() or [message]
-    sys.stderr.write(f"appeals: error: {lines[0]}\n")
+    sys.stderr.write(f"appeals: error: {printable(lines[0])}\n")
     for line in lines[1:]:  # a DefinitionError lists one problem per line
-        sys.stderr.write(f"{line}\n")
+        sys.stderr.write(f"{printable(line)}\n")
 
 
 def _first_line(text: str) -> str:

@@ -20,6 +20,7 @@ from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.accounts import Accounts, NotSignedIn, Session
 from workflow.services.workflow import Workflow
 from workflow.web.errors import ErrorBody, InvalidToken
+from workflow.web.request_text import UnstorableText
 
 
 def _error(description: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -45,7 +46,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: _error("The caller's role or jurisdiction does not allow it (`forbidden`)."),
     404: _error("No such appeal, type, user or unit; an appeal outside the caller's jurisdiction looks the same."),
     409: _error("A version conflict or a trigger not possible now (`details.allowed`)."),
-    422: _error("Fields that do not fit, each named in `details` (`invalid_request`, `invalid_fields`, ...)."),
+    413: _error("The body is larger than `APPEALS_MAX_BODY_BYTES` allows (`body_too_large`), refused unread."),
+    422: _error(
+        "Fields that do not fit, each named in `details` (`invalid_request`, `invalid_fields`, ...), text with NUL "
+        "or a lone surrogate among them."
+    ),
     429: _error("Too many failed sign-ins (`too_many_attempts`).", {"Retry-After": "seconds until trying again"}),
 }
 
@@ -316,6 +321,9 @@ class SignedInFirst(APIRoute):
             except RequestValidationError as exc:
                 if any(e.get("type") == "json_invalid" for e in exc.errors()):
                     await run_in_threadpool(caller, request, await bearer(request))
+                raise
+            except UnstorableText:
+                await run_in_threadpool(caller, request, await bearer(request))
                 raise
             except StarletteHTTPException as exc:
                 if exc.status_code == 400:

@@ -40,6 +40,7 @@ from workflow.web.page_support import (
     form_values,
     input_value,
     localise_units,
+    long_text_of,
     render,
     running_for,
     see_other,
@@ -227,7 +228,9 @@ def fire_action(request: Request, number: str, trigger: str, me: Me, form: Check
     user = me.actor.username
     action = next((a for a in wf.actions(number, as_user=user, locale=me.locale) if a["trigger"] == trigger), None)
     data, typed = form_values(action["fields"] if action else [], form)
-    comment = text_of(form, "comment", 4000)
+    comment, too_long = long_text_of(form, "comment")
+    if too_long:
+        return _too_long(request, me, number, trigger, "comment", comment, too_long, typed)
     expected = text_of(form, "expected_version", 12)
     try:
         wf.fire(
@@ -248,7 +251,9 @@ def fire_action(request: Request, number: str, trigger: str, me: Me, form: Check
 
 @router.post("/appeals/{number}/comments")
 def add_comment(request: Request, number: str, me: Me, form: CheckedForm) -> Response:
-    text = text_of(form, "text", 4000)
+    text, too_long = long_text_of(form, "text")
+    if too_long:
+        return _too_long(request, me, number, "comment", "text", text, too_long)
     try:
         workflow_of(request).comment(number, text, as_user=me.actor.username)
     except (NotFound, OutsideJurisdiction):
@@ -259,6 +264,28 @@ def add_comment(request: Request, number: str, me: Me, form: CheckedForm) -> Res
             failed["message"] = t("form.is_required", me.locale)
         return _appeal_page(request, me, number, failed=failed, status=status_of(exc))
     return see_other(f"/appeals/{quote(number)}?done=comment#comments")
+
+
+def _too_long(
+    request: Request,
+    me: Viewer,
+    number: str,
+    form_name: str,
+    field: str,
+    text: str,
+    message: str,
+    typed: dict[str, Any] | None = None,
+) -> Response:
+    """The page again with the text as typed and the API's refusal beside it: nothing is stored."""
+    words = field_message(message, me.locale)
+    failed = {
+        "trigger": form_name,
+        "values": typed or {},
+        "comment": text,
+        "problems": {field: words},
+        "message": t("appeal.action_failed", me.locale) + words,
+    }
+    return _appeal_page(request, me, number, failed=failed, status=422)
 
 
 @router.post("/appeals/{number}/escalate")
@@ -280,7 +307,9 @@ def _move(request: Request, number: str, me: Viewer, form: FormData, kind: str) 
     """Escalate, send down or reassign: the chain moves that are no transition of the definition."""
     wf = workflow_of(request)
     user = me.actor.username
-    reason = text_of(form, "reason", 4000)
+    reason, too_long = long_text_of(form, "reason")
+    if too_long:
+        return _too_long(request, me, number, kind, "reason", reason, too_long)
     expected_text = text_of(form, "expected_version", 12)
     expected = int(expected_text) if expected_text.isdigit() else None
     try:

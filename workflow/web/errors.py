@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from workflow.errors import (
@@ -25,6 +26,8 @@ from workflow.services.accounts import NotSignedIn, TooManyAttempts
 from workflow.web.security_headers import json_security_headers
 
 log = logging.getLogger(__name__)
+# The boundary refuses what no database stores (request_text.py); this is the net under it.
+DATA_REFUSED = "a value in the request cannot be stored (the database refused it; it has been logged)"
 
 
 class ErrorBody(BaseModel):
@@ -111,8 +114,15 @@ def install(app: FastAPI) -> None:
             return error_response(400, "invalid_request", f"bad request: {text}", [{"field": "", "message": text}])
         if exc.status_code == 401:
             headers.setdefault("WWW-Authenticate", "Bearer")
-        code = {404: "not_found", 405: "method_not_allowed", 401: "not_signed_in"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 401: "not_signed_in", 413: "body_too_large"}.get(
+            exc.status_code, "http_error"
+        )
         return error_response(exc.status_code, code, str(exc.detail), headers=headers or None)
+
+    @app.exception_handler(DataError)
+    async def data_refused(request: Request, exc: DataError) -> JSONResponse:
+        log.warning("the database refused a value on %s %s: %s", request.method, request.url.path, exc.orig)
+        return error_response(422, "invalid_request", DATA_REFUSED)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -34,6 +34,7 @@ from workflow.services.accounts import Accounts, NotSignedIn, Session
 from workflow.services.workflow import Workflow
 from workflow.web.i18n import LOCALES, pick_locale, t, title_of
 from workflow.web.page_queries import unit_names
+from workflow.web.request_text import pairs_problems, refuse_unstorable
 from workflow.web.settings import WebSettings
 
 HERE = Path(__file__).resolve().parent
@@ -144,7 +145,9 @@ def viewer(request: Request) -> Viewer:
 
 
 async def form_of(request: Request) -> FormData:
-    return await request.form(max_files=0, max_fields=300, max_part_size=64 * 1024)
+    form = await request.form(max_files=0, max_fields=300, max_part_size=64 * 1024)
+    refuse_unstorable(pairs_problems(form.multi_items()))  # NUL or lone surrogates: a 422 naming the field
+    return form
 
 
 def checked_form(form: Annotated[FormData, Depends(form_of)], me: Annotated[Viewer, Depends(viewer)]) -> FormData:
@@ -342,6 +345,17 @@ def see_other(url: str) -> RedirectResponse:
 def text_of(form: FormData, name: str, limit: int = 10_000) -> str:
     value = form.get(name)
     return value[:limit] if isinstance(value, str) else ""
+
+
+MAX_TEXT = 4000  # comments, reasons, notes: as the API's request models allow
+
+
+def long_text_of(form: FormData, name: str, limit: int = MAX_TEXT) -> tuple[str, str | None]:
+    """A free-text field whole, as typed, and the API's own refusal when it is longer than the API allows:
+    a page refuses such text as the API does, keeping it in the form, instead of cutting it."""
+    value = form.get(name)
+    text = value if isinstance(value, str) else ""
+    return text, (f"String should have at most {limit} characters" if len(text) > limit else None)
 
 
 def form_values(fields: Sequence[Mapping[str, Any]], form: FormData) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -37,7 +38,7 @@ from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.accounts import NotSignedIn, SignInFailed, TooManyAttempts
 from workflow.services.commands import CHANNELS
 from workflow.web import appeal_page, dashboard_page
-from workflow.web.errors import status_of
+from workflow.web.errors import DATA_REFUSED, status_of
 from workflow.web.i18n import field_message, t
 from workflow.web.page_queries import enterprises_for
 from workflow.web.page_support import (
@@ -339,6 +340,9 @@ def _page_error(request: Request, exc: Exception) -> Response:
         if exc.status_code == 404:
             return _error_page(request, 404, "error.404")
         return _error_page(request, exc.status_code, "error.title", str(exc.detail))
+    if isinstance(exc, DataError):
+        log.warning("the database refused a value on page %s %s: %s", request.method, request.url.path, exc.orig)
+        return _error_page(request, 422, "error.title", DATA_REFUSED)
     log.exception("unexpected error on page %s %s", request.method, request.url.path, exc_info=exc)
     return _error_page(request, 500, "error.500")
 
@@ -357,6 +361,13 @@ def _install_error_pages(app: FastAPI) -> None:
 
         return handle
 
-    kinds: tuple[type[Exception], ...] = (WorkflowError, StarletteHTTPException, Exception, LoginRequired, CsrfRefused)
+    kinds: tuple[type[Exception], ...] = (
+        WorkflowError,
+        StarletteHTTPException,
+        Exception,
+        LoginRequired,
+        CsrfRefused,
+        DataError,
+    )
     for kind in kinds:
         app.add_exception_handler(kind, handler_for(kind))

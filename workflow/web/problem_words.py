@@ -28,6 +28,7 @@ FIELD_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"must be true or false, got .*"), "请选择是或否"),
     (re.compile(r"must be text, got .*"), "请填写文字"),
     (re.compile(r"must not contain NUL characters"), "含有不允许的字符"),
+    (re.compile(r"String should have at most (?P<limit>\d+) characters?"), "最多 {limit} 字"),
     (re.compile(r"unknown field; allowed: .*"), "表单中没有这一项"),
 ]
 

@@ -11,6 +11,8 @@ from workflow.errors import InvalidInput
 
 SECRET_VARIABLE = "APPEALS_SECRET_KEY"
 PROXIES_VARIABLE = "APPEALS_TRUSTED_PROXIES"
+MAX_BODY_VARIABLE = "APPEALS_MAX_BODY_BYTES"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # JSON and forms; file uploads will get their own limit
 DEMO_SECRET = "demo-secret-not-for-production"
 
 
@@ -22,6 +24,7 @@ class WebSettings:
     secure_cookies: bool = False  # set when served over HTTPS (or behind a proxy that terminates it)
     # Addresses or networks whose X-Forwarded-For / X-Forwarded-Proto are believed; anyone else's are ignored.
     trusted_proxies: tuple[str, ...] = ()
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
     def from_environment(cls, *, demo: bool = False) -> WebSettings:
@@ -43,6 +46,7 @@ class WebSettings:
             token_ttl=timedelta(hours=hours),
             secure_cookies=secure,
             trusted_proxies=trusted_proxies(os.environ.get(PROXIES_VARIABLE, "")),
+            max_body_bytes=_max_body_bytes(),
         )
 
 
@@ -61,3 +65,15 @@ def trusted_proxies(text: str) -> tuple[str, ...]:
             "give a comma-separated list such as 10.0.0.5,10.1.0.0/16"
         )
     return entries
+
+
+def _max_body_bytes() -> int:
+    text = os.environ.get(MAX_BODY_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_MAX_BODY_BYTES
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInput(
+            f"{MAX_BODY_VARIABLE} must be a whole number of bytes above 0 "
+            f"(default {DEFAULT_MAX_BODY_BYTES}, 1 MiB); got {text!r}"
+        )
+    return int(text)
