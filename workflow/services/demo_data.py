@@ -101,6 +101,11 @@ def _person(rng: random.Random, used: set[str]) -> str:
             return name
 
 
+def demo_loaded(uow: UnitOfWork) -> bool:
+    """Whether this database already holds the demo district."""
+    return uow.connection.execute(select(units_t.c.id).where(units_t.c.code == DISTRICT[0])).first() is not None
+
+
 def load_demo(
     uow: UnitOfWork,
     clock: Clock,
@@ -111,7 +116,7 @@ def load_demo(
 ) -> DemoSummary:
     """Insert the demo district; refuses to run twice on one database."""
     conn = uow.connection
-    if conn.execute(select(units_t.c.id).where(units_t.c.code == DISTRICT[0])).first() is not None:
+    if demo_loaded(uow):
         raise Conflict(
             "the demo district is already loaded in this database; "
             "run `appeals init` without --demo or use an empty database"
