@@ -165,7 +165,8 @@ def _prepare_demo(args: argparse.Namespace, url: str, *, fresh: bool) -> None:
     parsed = make_url(url)
     is_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
     if fresh and not is_file:
-        raise InvalidInput(f"--fresh deletes a SQLite demo file; {parsed.render_as_string()} is not one, drop it yourself")
+        where = parsed.render_as_string()
+        raise InvalidInput(f"--fresh deletes a SQLite demo file; {where} is not one, drop it yourself")
     if fresh and parsed.database:
         for suffix in ("", "-wal", "-shm"):
             Path(parsed.database + suffix).unlink(missing_ok=True)
