@@ -31,7 +31,7 @@ from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.workflow import Workflow
 from workflow.web.diagram import state_diagram
 from workflow.web.errors import status_of
-from workflow.web.i18n import field_message, guard_message, system_reason, t, title_of
+from workflow.web.i18n import guard_message, problem_message, system_reason, t, title_of
 from workflow.web.page_support import (
     ASSIGNERS,
     CheckedForm,
@@ -125,7 +125,7 @@ def _timeline(history: list[dict[str, Any]], spec: AppealDefinition, locale: str
 def _failure(trigger: str, typed: dict[str, Any], comment: str, exc: WorkflowError, locale: str) -> dict[str, Any]:
     problems: dict[str, str] = {}
     if isinstance(exc, FormInvalid):
-        problems = {p.field: field_message(p.message, locale) for p in exc.problems}
+        problems = {p.field: problem_message(p, locale) for p in exc.problems}
         message = t("portal.fix", locale)
     elif isinstance(exc, CommentRequired):
         problems = {"comment": t("form.is_required", locale)}

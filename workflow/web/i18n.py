@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from workflow.domain.spec import pick_title
+from workflow.errors import FieldProblem
 from workflow.web.problem_words import field_problem_in_chinese, guard_in_chinese, system_reason_in_chinese
 
 DEFAULT_LOCALE = "zh-CN"
@@ -261,6 +263,13 @@ def title_of(table: str, value: str | None, locale: str = DEFAULT_LOCALE) -> str
         return ""
     pair = TABLES[table].get(value)
     return pair[_index(locale)] if pair else value
+
+
+def problem_message(problem: FieldProblem, locale: str = DEFAULT_LOCALE) -> str:
+    """A field problem for people: a definition's own words (a form rule's message) when it has them."""
+    if problem.words:
+        return pick_title(problem.words, locale)
+    return field_message(problem.message, locale)
 
 
 def field_message(message: str, locale: str = DEFAULT_LOCALE) -> str:
