@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from tests.conftest import OUTDOOR_EVENT, table_counts
 from workflow import bootstrap
 from workflow.cli import build_parser, main
+from workflow.domain.credit_code import credit_code_problem
 from workflow.persistence.database import create_database_engine
 
 SHIPPED_TYPES = [
@@ -419,6 +420,16 @@ def test_org_show_draws_district_subdistricts_communities_buildings_and_enterpri
     assert text[0] == "芙蓉区 [D01, district]"
     assert sum(1 for line in text if line.lstrip().startswith("#")) == 300
     assert not any(line.lstrip().startswith("#") for line in cli.ok("org", "show", "--no-enterprises").out.splitlines())
+
+
+def test_org_show_lists_each_enterprise_with_its_credit_code(cli: Cli) -> None:
+    (district,) = cli.json("org", "show")
+    b01 = next(b for s in children(district, "subdistrict") for c in s["children"] for b in c["children"]
+               if b["code"] == "B01")
+    code = b01["enterprises"][0]["credit_code"]
+    assert credit_code_problem(code) is None, code
+    line = next(line for line in cli.ok("org", "show").out.splitlines() if line.lstrip().startswith("#1 "))
+    assert line.endswith(f"  统一社会信用代码 {code}"), line
 
 
 def test_org_show_lists_sibling_units_in_the_order_of_their_codes(cli: Cli) -> None:

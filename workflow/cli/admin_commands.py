@@ -247,7 +247,8 @@ def _org_show(args: argparse.Namespace) -> int:
         enterprises = node.get("enterprises", [])
         if enterprises and not args.no_enterprises:
             for enterprise in enterprises:
-                emit_line(f"{'  ' * (depth + 1)}#{enterprise['id']} {enterprise['name']}")
+                code = f"  统一社会信用代码 {enterprise['credit_code']}" if enterprise["credit_code"] else ""
+                emit_line(f"{'  ' * (depth + 1)}#{enterprise['id']} {enterprise['name']}{code}")
 
     for root in tree:
         walk(root, 0)

@@ -90,6 +90,7 @@ def appeal_view(
     names: dict[int, str],
     units: dict[int, Any],
     enterprise_name: str,
+    enterprise_credit_code: str | None = None,
     locale: str = "zh-CN",
     sla: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -104,7 +105,7 @@ def appeal_view(
         "is_open": appeal.is_open,
         "level": appeal.level,
         "unit": {"id": appeal.unit_id, "code": unit.code if unit else None, "name": unit.name if unit else None},
-        "enterprise": {"id": appeal.enterprise_id, "name": enterprise_name},
+        "enterprise": {"id": appeal.enterprise_id, "name": enterprise_name, "credit_code": enterprise_credit_code},
         "assignee": names.get(appeal.assignee_id) if appeal.assignee_id else None,
         "submitted_by": names.get(appeal.submitted_by_id),
         "channel": appeal.channel,

@@ -65,6 +65,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "appeal.breached_at": ("超时时间", "Breached at"),
     "appeal.provisional": ("（节假日安排未公布，时限为估算）", "(holidays not yet announced; estimated)"),
     "appeal.enterprise": ("企业", "Enterprise"),
+    "appeal.credit_code": ("统一社会信用代码", "Unified social credit code"),
     "appeal.unit": ("承办单位", "Held by"),
     "appeal.level": ("层级", "Level"),
     "appeal.assignee": ("承办人", "Assignee"),
