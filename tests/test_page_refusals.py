@@ -73,3 +73,13 @@ def test_a_bad_field_a_missing_comment_and_a_missing_reason_are_shown_after_the_
     page = client.get(refuse(client, f"/appeals/{number}/escalate", {"csrf": token, "reason": ""}))
     assert page.status_code == 422 and 'class="problem">此项必填' in page.text
     assert [e["kind"] for e in demo.history(number)] == ["submitted", "fired", "fired"]
+
+
+def test_a_refused_form_with_a_nul_character_is_still_shown_again(demo: Workflow, clock: FrozenClock) -> None:
+    number = to_collecting_materials(demo)
+    client = browser(demo, clock, "specialist-b01")
+    token = csrf_in(client.get(f"/appeals/{number}").text)
+    form = {"csrf": token, "materials_complete": "on", "collection_notes": "收齐\x00了"}
+    page = client.get(refuse(client, f"/appeals/{number}/actions/file_application", form))
+    assert page.status_code == 422 and "含有不允许的字符" in page.text
+    assert "收齐\ufffd了" in page.text

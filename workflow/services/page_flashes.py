@@ -18,7 +18,19 @@ from workflow.persistence.tables import PageFlash, table_of
 from workflow.persistence.unit_of_work import UnitOfWork
 
 FLASH_TTL = timedelta(hours=1)
+LONGEST_TEXT = 20_000  # more than any field takes; what was typed beyond it is not shown again
 page_flashes = table_of(PageFlash)
+
+
+def _storable(value: Any) -> Any:
+    """What was typed, as every backend's JSON column takes it: PostgreSQL refuses NUL in JSON text."""
+    if isinstance(value, str):
+        return value[:LONGEST_TEXT].replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {str(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 def keep_flash(engine: Engine, clock: Clock, *, user_id: int, page: str, payload: dict[str, Any]) -> str:
@@ -28,7 +40,9 @@ def keep_flash(engine: Engine, clock: Clock, *, user_id: int, page: str, payload
     with UnitOfWork(engine) as uow:
         uow.connection.execute(delete(page_flashes).where(page_flashes.c.created_at < now - FLASH_TTL))
         uow.connection.execute(
-            insert(page_flashes).values(key=key, user_id=user_id, page=page[:300], payload=payload, created_at=now)
+            insert(page_flashes).values(
+                key=key, user_id=user_id, page=page[:300], payload=_storable(payload), created_at=now
+            )
         )
         uow.commit()
     return key
