@@ -500,6 +500,8 @@ def test_definitions_show_gives_fields_states_and_transitions(cli: Cli) -> None:
     assert text.startswith("outdoor_event_permit v1: 户外活动审批")
     assert re.search(r"^file_application\s+collecting_materials\s+bureau_review\s+specialist\s+materials_complete"
                      r"\s+materials_complete$", text, re.MULTILINE), text
+    assert re.search(r"^end_date >= start_date\s+结束日期不能早于开始日期$", text, re.MULTILINE), text
+    assert re.search(r"^start_date not_in_past\s+开始日期不能早于今天$", text, re.MULTILINE), text
 
 
 def test_definitions_show_reads_the_files_when_there_is_no_database(

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import OUTDOOR_EVENT
+from tests.conftest import OUTDOOR_EVENT, START
 from tests.test_pages import browser, csrf_in
 from workflow.clock import FrozenClock
 from workflow.definitions import load_definition_text
@@ -16,6 +16,7 @@ from workflow.domain.credit_code import check_character, credit_code_problem, is
 from workflow.domain.forms import clean_form, is_mainland_phone
 from workflow.domain.spec import FieldSpec, FieldType
 from workflow.errors import DefinitionError, FormInvalid
+from workflow.services.walkthrough import sample_value
 from workflow.services.workflow import Workflow
 
 # Codes printed on real business licences (each checked by hand against GB 32100-2015's worked method).
@@ -254,3 +255,22 @@ def test_the_portal_shows_a_rule_in_the_page_language_and_keeps_what_was_typed(
         for name in ("start_date", "end_date", "venue", "contact_phone"):
             assert f'value="{typed[name]}"' in answer.text, name
     assert demo.list_appeals()[1] == 0
+
+
+def test_definitions_show_and_the_api_list_the_rules_in_the_readers_language(demo: Workflow) -> None:
+    (permit,) = [d for d in demo.definitions(locale="en") if d["name"] == "outdoor_event_permit"]
+    assert permit["rules"] == [
+        {
+            "field": "end_date",
+            "op": ">=",
+            "other": "start_date",
+            "message": "The last day cannot be before the first day",
+        },
+        {"field": "start_date", "op": "not_in_past", "other": None, "message": "The first day cannot be in the past"},
+    ]
+    assert demo.definition("outdoor_event_permit", "zh-CN")["rules"][0]["message"] == "结束日期不能早于开始日期"
+
+
+def test_sample_data_for_a_uscc_field_is_a_valid_code() -> None:
+    field = FieldSpec("code", FieldType.USCC, {"zh-CN": "代码", "en": "Code"})
+    assert is_credit_code(sample_value(field, START))

@@ -178,6 +178,12 @@ def _show_definition(args: argparse.Namespace) -> int:
             for f in view["fields"]
         ],
     )
+    if view["rules"]:
+        emit_line("\nrules:")
+        emit_table(
+            ["RULE", "MESSAGE"],
+            [[" ".join(filter(None, [r["field"], r["op"], r["other"]])), r["message"]] for r in view["rules"]],
+        )
     emit_line("\nstates:")
     emit_table(
         ["NAME", "ROLE", "CLOCK", "LIMIT", "TERMINAL", "TITLE"],

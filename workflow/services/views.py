@@ -66,6 +66,10 @@ def definition_view(definition: AppealDefinition, version: int | None = None, lo
         "time_limit": str(definition.time_limit) if definition.time_limit else None,
         "reminders": list(definition.reminders),
         "fields": [field_view(f, locale) for f in definition.fields],
+        "rules": [
+            {"field": r.field, "op": r.op.value, "other": r.other, "message": pick_title(r.message, locale)}
+            for r in definition.rules
+        ],
         "materials": [{"name": m.name, "title": pick_title(m.title, locale)} for m in definition.materials],
         "states": [
             {
