@@ -115,6 +115,12 @@ OUTDOOR_EVENT = {
 }
 
 
+def outdoor_event_after(now: datetime) -> dict[str, object]:
+    """The permit's form with its days after `now`, for tests that travel beyond OUTDOOR_EVENT's first day."""
+    first = now.date() + timedelta(days=5)
+    return {**OUTDOOR_EVENT, "start_date": first.isoformat(), "end_date": (first + timedelta(days=19)).isoformat()}
+
+
 def table_counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {
