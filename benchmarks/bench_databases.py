@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
@@ -13,8 +14,8 @@ EVENT = {
     "event_name": "开业活动",
     "event_kind": "opening",
     "venue": "北广场",
-    "start_date": "2026-12-01",
-    "end_date": "2026-12-20",
+    "start_date": (date.today() + timedelta(days=10)).isoformat(),  # the permit refuses a first day in the past
+    "end_date": (date.today() + timedelta(days=29)).isoformat(),
     "expected_attendance": 500,
     "contact_phone": "0731-8888 6666",
 }

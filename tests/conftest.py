@@ -6,7 +6,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -102,15 +102,24 @@ def demo(wf: Workflow, clock: FrozenClock) -> Workflow:
     return wf
 
 
+# The permit refuses a first day in the past: after the frozen START and after today too, since the
+# command-line tests run on the system clock.
+EVENT_FIRST_DAY = max(START.date(), date.today()) + timedelta(days=5)
 OUTDOOR_EVENT = {
     "event_name": "香水品牌开业活动",
     "event_kind": "opening",
     "venue": "长沙国金中心北广场",
-    "start_date": "2026-12-01",
-    "end_date": "2026-12-20",
+    "start_date": EVENT_FIRST_DAY.isoformat(),
+    "end_date": (EVENT_FIRST_DAY + timedelta(days=19)).isoformat(),
     "expected_attendance": 500,
     "contact_phone": "0731-8888 6666",
 }
+
+
+def outdoor_event_after(now: datetime) -> dict[str, object]:
+    """The permit's form with its days after `now`, for tests that travel beyond OUTDOOR_EVENT's first day."""
+    first = now.date() + timedelta(days=5)
+    return {**OUTDOOR_EVENT, "start_date": first.isoformat(), "end_date": (first + timedelta(days=19)).isoformat()}
 
 
 def table_counts(engine: Engine) -> dict[str, int]:

@@ -147,13 +147,15 @@ def test_a_permit_goes_from_the_enterprise_form_to_approved(
     contact.select_option("#event_kind", "opening")
     contact.fill("#venue", "长沙国金中心北广场")
     contact.fill("#start_date", "2026-12-01")
-    contact.fill("#end_date", "2026-12-20")
+    contact.fill("#end_date", "2026-11-30")  # before the first day: the permit's rule refuses it
     contact.fill("#expected_attendance", "0")  # below the field's minimum of 1
     contact.fill("#contact_phone", "0731-8888 6666")
     contact.click("main form button[type=submit]")
     expect(contact.locator("#expected_attendance-problem")).to_contain_text("不能小于 1")
+    expect(contact.locator("#end_date-problem")).to_have_text("结束日期不能早于开始日期")
     expect(contact.locator("#event_name")).to_have_value("香水品牌开业活动")  # what was typed is kept
     shoot(contact, "02-portal-form-with-problems")
+    contact.fill("#end_date", "2026-12-20")
     contact.fill("#expected_attendance", "500")
     contact.click("main form button[type=submit]")
     expect(contact).to_have_url(re.compile(r"/appeals/OE-\d{4}-\d+\?submitted=1$"))
@@ -174,6 +176,7 @@ def test_a_permit_goes_from_the_enterprise_form_to_approved(
     open_action(staff, "request_materials")
     submit_action(staff, "request_materials")  # a return needs a reason: refused, nothing changes
     expect(staff.locator("#request_materials-comment")).to_have_attribute("aria-invalid", "true")
+    expect(staff).to_have_url(re.compile(rf"/appeals/{number}\?refused=[\w-]+$"))  # a GET: refreshing posts nothing
     staff.fill("#request_materials-comment", "请补充场地方同意书。")
     submit_action(staff, "request_materials")
     expect(staff.locator("h1 .state")).to_have_text("待补充材料（预审）")

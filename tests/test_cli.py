@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from tests.conftest import OUTDOOR_EVENT, table_counts
 from workflow import bootstrap
 from workflow.cli import build_parser, main
+from workflow.domain.credit_code import credit_code_problem
 from workflow.persistence.database import create_database_engine
 
 SHIPPED_TYPES = [
@@ -421,6 +422,16 @@ def test_org_show_draws_district_subdistricts_communities_buildings_and_enterpri
     assert not any(line.lstrip().startswith("#") for line in cli.ok("org", "show", "--no-enterprises").out.splitlines())
 
 
+def test_org_show_lists_each_enterprise_with_its_credit_code(cli: Cli) -> None:
+    (district,) = cli.json("org", "show")
+    b01 = next(b for s in children(district, "subdistrict") for c in s["children"] for b in c["children"]
+               if b["code"] == "B01")
+    code = b01["enterprises"][0]["credit_code"]
+    assert credit_code_problem(code) is None, code
+    line = next(line for line in cli.ok("org", "show").out.splitlines() if line.lstrip().startswith("#1 "))
+    assert line.endswith(f"  统一社会信用代码 {code}"), line
+
+
 def test_org_show_lists_sibling_units_in_the_order_of_their_codes(cli: Cli) -> None:
     def out_of_order(node: dict[str, Any]) -> list[str]:
         problems = []
@@ -489,6 +500,8 @@ def test_definitions_show_gives_fields_states_and_transitions(cli: Cli) -> None:
     assert text.startswith("outdoor_event_permit v1: 户外活动审批")
     assert re.search(r"^file_application\s+collecting_materials\s+bureau_review\s+specialist\s+materials_complete"
                      r"\s+materials_complete$", text, re.MULTILINE), text
+    assert re.search(r"^end_date >= start_date\s+结束日期不能早于开始日期$", text, re.MULTILINE), text
+    assert re.search(r"^start_date not_in_past\s+开始日期不能早于今天$", text, re.MULTILINE), text
 
 
 def test_definitions_show_reads_the_files_when_there_is_no_database(

@@ -538,7 +538,7 @@ def test_an_unknown_field_type_is_reported_once(tmp_path: Path) -> None:
     path, problems = report(tmp_path, source)
     assert problems == [
         f"{path}:{line_of(source, 'type: money')}: form field 'amount_yuan': unknown type 'money'; allowed: "
-        "string, text, integer, number, boolean, date, datetime, choice, multichoice, email, phone"
+        "string, text, integer, number, boolean, date, datetime, choice, multichoice, email, phone, uscc"
     ]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from workflow.domain.durations import WorkingDuration
+from workflow.domain.form_rules import COMPARABLE_GROUPS, COMPARISONS, TIMELY_TYPES
 from workflow.domain.guards import GUARDS
 from workflow.domain.notices import NOTICE_RECIPIENTS, NoticeKind, NoticeRule
 from workflow.domain.org import DEFINITION_ROLES, Level
@@ -26,6 +27,8 @@ from workflow.domain.spec import (
     FieldSpec,
     FieldType,
     MaterialSpec,
+    RuleOp,
+    RuleSpec,
     StateSpec,
     TransitionSpec,
 )
@@ -44,6 +47,7 @@ TOP_KEYS = {
     "time_limit",
     "reminders",
     "description",
+    "rules",
 }
 REQUIRED_TOP_KEYS = ("name", "version", "title", "prefix", "states", "transitions")
 FIELD_KEYS = {
@@ -63,6 +67,7 @@ STATE_KEYS = {"title", "role", "clock", "terminal", "initial", "limit", "descrip
 TRANSITION_KEYS = {"trigger", "from", "to", "roles", "guards", "fields", "comment", "title", "notify"}
 NOTIFY_KEYS = {"notice", "to"}
 MATERIAL_KEYS = {"name", "title"}
+RULE_KEYS = {"field", "op", "other", "message"}
 # Triggers the engine owns; a definition may not reuse them.
 RESERVED_TRIGGERS = {"submit", "assign", "comment", "escalate", "send_down"}
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -319,6 +324,7 @@ def _parse(source: str, path: str, expected_name: str | None = None) -> tuple[Ap
         elif value is not None:
             start_level = Level(value)
     fields = _fields(reader, get("fields"), "form field", set())
+    rules = _rules(reader, get("rules"), fields)
     materials = _materials(reader, get("materials"))
     time_limit = reader.duration(n, "time_limit") if (n := get("time_limit")) is not None else None
     reminders = _reminders(reader, get("reminders"))
@@ -340,6 +346,7 @@ def _parse(source: str, path: str, expected_name: str | None = None) -> tuple[Ap
         materials=tuple(materials),
         time_limit=time_limit,
         reminders=reminders,
+        rules=tuple(rules),
         source=source,
         path=path,
     )
@@ -418,6 +425,60 @@ def _fields(reader: _Reader, node: yaml.Node | None, what: str, taken: set[str])
                 )
             )
     return specs
+
+
+def _rules(reader: _Reader, node: yaml.Node | None, fields: list[FieldSpec]) -> list[RuleSpec]:
+    """`rules: [{field: end_date, op: ">=", other: start_date, message: {zh-CN: ..., en: ...}}, ...]`."""
+    if node is None:
+        return []
+    types = {f.name: f.type for f in fields}
+    ops = ", ".join(op.value for op in RuleOp)
+    rules = []
+    for item in reader.sequence(node, "rules"):
+        values = {k: v for k, (_, v) in reader.mapping(item, "rule", RULE_KEYS).items()}
+        if not values and isinstance(item, yaml.MappingNode):
+            reader.problem(item, "rule: an empty rule; give field, op, message (and other for a comparison)")
+        if not values:
+            continue
+        for key in ("field", "op", "message"):
+            if key not in values:
+                reader.problem(item, f"rule: missing required key {key!r}")
+        name = reader.text(values["field"], "rule field") if "field" in values else None
+        label = f"rule on {name!r}"
+        if name is not None and name not in types:
+            reader.problem(
+                values["field"], f"{label}: no form field {name!r}; form fields: {', '.join(types) or 'none'}"
+            )
+            name = None
+        op: RuleOp | None = None
+        raw = reader.text(values["op"], f"{label} op") if "op" in values else None
+        if raw is not None and raw not in set(RuleOp):
+            reader.problem(values["op"], f"{label}: unknown op {raw!r}; allowed: {ops}")
+        elif raw is not None:
+            op = RuleOp(raw)
+        other = reader.text(values["other"], f"{label} other") if "other" in values else None
+        if other is not None and other not in types:
+            reader.problem(values["other"], f"{label}: no form field {other!r}; form fields: {', '.join(types)}")
+            other = None
+        if op in COMPARISONS and "other" not in values:
+            reader.problem(item, f"{label}: op {op.value!r} compares two fields; name the second in 'other'")
+        if op is not None and op not in COMPARISONS and "other" in values:
+            reader.problem(values["other"], f"{label}: op {op.value!r} reads one field; 'other' does not apply")
+        if name is not None and op is not None and op not in COMPARISONS and types[name] not in TIMELY_TYPES:
+            reader.problem(values["op"], f"{label}: {op.value} applies to date and datetime fields, not {types[name]}")
+        if name is not None and other is not None and op in COMPARISONS:
+            group = next((g for g in COMPARABLE_GROUPS if types[name] in g), None)
+            if group is None or types[other] not in group:
+                reader.problem(
+                    values["op"],
+                    f"{label}: cannot compare {name!r} ({types[name]}) with {other!r} ({types[other]}); "
+                    "compare two dates, two datetimes or two numbers",
+                )
+                op = None
+        message = reader.titles(values["message"], f"{label} message") if "message" in values else {}
+        if name is not None and op is not None and (other is not None or op not in COMPARISONS):
+            rules.append(RuleSpec(field=name, op=op, message=message, other=other))
+    return rules
 
 
 def _choice_titles(

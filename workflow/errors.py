@@ -23,7 +23,7 @@ WorkflowError
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -102,7 +102,8 @@ class InvalidInput(WorkflowError):
 @dataclass(frozen=True)
 class FieldProblem:
     field: str
-    message: str
+    message: str  # English, for scripts and the API
+    words: Mapping[str, str] | None = None  # the definition's own message per locale (a form rule's), for pages
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"

@@ -206,6 +206,12 @@ def _show_definition(args: argparse.Namespace) -> int:
             for f in view["fields"]
         ],
     )
+    if view["rules"]:
+        emit_line("\nrules:")
+        emit_table(
+            ["RULE", "MESSAGE"],
+            [[" ".join(filter(None, [r["field"], r["op"], r["other"]])), r["message"]] for r in view["rules"]],
+        )
     emit_line("\nstates:")
     emit_table(
         ["NAME", "ROLE", "CLOCK", "LIMIT", "TERMINAL", "TITLE"],
@@ -275,7 +281,8 @@ def _org_show(args: argparse.Namespace) -> int:
         enterprises = node.get("enterprises", [])
         if enterprises and not args.no_enterprises:
             for enterprise in enterprises:
-                emit_line(f"{'  ' * (depth + 1)}#{enterprise['id']} {enterprise['name']}")
+                code = f"  统一社会信用代码 {enterprise['credit_code']}" if enterprise["credit_code"] else ""
+                emit_line(f"{'  ' * (depth + 1)}#{enterprise['id']} {enterprise['name']}{code}")
 
     for root in tree:
         walk(root, 0)

@@ -23,7 +23,7 @@ from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.scheduling.jobs import Housekeeping
 from workflow.services.accounts import Accounts, hash_password
 from workflow.services.demo_appeals import seed_demo_appeals
-from workflow.services.demo_data import DEMO_PASSWORD, load_demo
+from workflow.services.demo_data import DEMO_PASSWORD, demo_loaded, load_demo
 
 log = logging.getLogger(__name__)
 DEMO_URL = "sqlite:///appeals-demo.db"
@@ -51,8 +51,10 @@ def register(commands: Any) -> None:
     p.add_argument(
         "--demo",
         action="store_true",
-        help=f"fresh demo district with appeals in every state ({DEMO_URL} unless --db); prints logins",
+        help=f"demo district with appeals in every state ({DEMO_URL} unless --db), created if missing and "
+        "kept if there; prints logins",
     )
+    p.add_argument("--fresh", action="store_true", help="with --demo: delete the demo database and build it anew")
     p.add_argument("--no-sweeper", action="store_true", help="do not sweep in this process (cron runs it)")
     p.set_defaults(handler=_serve)
 
@@ -136,10 +138,12 @@ def _serve(args: argparse.Namespace) -> int:
     from workflow.web.settings import WebSettings
 
     url = args.db or (DEMO_URL if args.demo else database_url(None))
+    if args.fresh and not args.demo:
+        raise InvalidInput("--fresh rebuilds the demo database; it goes with --demo")
     # Links in emails lead here unless APPEALS_BASE_URL says otherwise (a proxy, HTTPS); workers inherit it.
     os.environ[SERVED_URL_VARIABLE] = served_base_url(args.host, args.port)
     if args.demo:
-        _prepare_demo(args, url, fresh=args.db is None)
+        _prepare_demo(args, url, fresh=args.fresh)
     settings = WebSettings.from_environment(demo=args.demo)  # refuse a missing secret before starting workers
     os.environ["APPEALS_DATABASE_URL"] = url
     os.environ["APPEALS_DEMO"] = "1" if args.demo else "0"
@@ -170,16 +174,29 @@ def served_base_url(host: str, port: int) -> str:
 
 
 def _prepare_demo(args: argparse.Namespace, url: str, *, fresh: bool) -> None:
+    """Keep a demo database that is already there (what people entered survives a restart); build it
+    when it is missing or when --fresh asks for it."""
     parsed = make_url(url)
+    is_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+    if fresh and not is_file:
+        where = parsed.render_as_string()
+        raise InvalidInput(f"--fresh deletes a SQLite demo file; {where} is not one, drop it yourself")
     if fresh and parsed.database:
         for suffix in ("", "-wal", "-shm"):
             Path(parsed.database + suffix).unlink(missing_ok=True)
     wf = open_workflow(args, url=url, upgrade=True)
-    with UnitOfWork(wf.engine) as uow:
-        load_demo(uow, wf.clock, password_hash=hash_password(DEMO_PASSWORD))
-        uow.commit()
-    numbers = seed_demo_appeals(wf)
-    Housekeeping(wf).sweep()  # the oldest demo appeals are past their limits: escalate them now
-    emit_line(f"demo district in {url} with {len(numbers)} appeals in every state")
+    with UnitOfWork(wf.engine, read_only=True) as uow:
+        kept = demo_loaded(uow)
+    name = Path(parsed.database).name if is_file and parsed.database else parsed.render_as_string()
+    if kept:
+        _, total = wf.list_appeals(as_user=None, limit=1)
+        emit_line(f"kept the existing demo database {name} ({total} appeals); --fresh rebuilds it")
+    else:
+        with UnitOfWork(wf.engine) as uow:
+            load_demo(uow, wf.clock, password_hash=hash_password(DEMO_PASSWORD))
+            uow.commit()
+        numbers = seed_demo_appeals(wf)
+        Housekeeping(wf).sweep()  # the oldest demo appeals are past their limits: escalate them now
+        emit_line(f"created the demo database {name}: demo district with {len(numbers)} appeals in every state")
     emit_line(f"sign in with any demo user and the password {DEMO_PASSWORD!r}, e.g.:")
     emit_table(["USERNAME", "ROLE", "SEES"], DEMO_LOGINS)

@@ -9,11 +9,17 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from workflow.domain.credit_code import credit_code_problem
 from workflow.domain.spec import FieldSpec, FieldType
 from workflow.errors import FieldProblem
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PHONE = re.compile(r"^\+?[0-9][0-9 \-]{5,19}$")
+# Mainland numbers, read with spaces taken out: a mobile is 1[3-9] and 9 more digits (+86 allowed); a landline
+# is a 3- or 4-digit area code starting with 0 (or in brackets), a 7- or 8-digit local number not starting
+# with 0 or 1, and an optional extension after -, 转, ext or #.
+_MOBILE = re.compile(r"^(?:\+?86-?)?1[3-9]\d(?:-?\d{4}){2}$")
+_LANDLINE = re.compile(r"^(?:0\d{2,3}-?|\(0\d{2,3}\))[2-9]\d{2,3}-?\d{4}(?:(?:-|转|ext\.?|#)\d{1,6})?$", re.IGNORECASE)
+PHONE_FORMATS = "a mobile like 13812345678 or a landline with its area code like 0731-88886666 (extension -123)"
 DEFAULT_MAX_LENGTH = {FieldType.STRING: 200, FieldType.TEXT: 5000}
 
 
@@ -43,6 +49,14 @@ def clean_form(fields: Sequence[FieldSpec], data: Mapping[str, Any]) -> tuple[di
 
 def _clean_value(spec: FieldSpec, value: Any) -> Any:
     kind = spec.type
+    if kind is FieldType.USCC:
+        if not isinstance(value, str):
+            raise ValueError(f"must be text, got {type(value).__name__}")
+        code = value.strip().upper()
+        problem = credit_code_problem(code)
+        if problem is not None:
+            raise ValueError(f"is not a unified social credit code: {code!r} {problem}")
+        return code
     if kind in (FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.PHONE):
         if not isinstance(value, str):
             raise ValueError(f"must be text, got {type(value).__name__}")
@@ -53,8 +67,8 @@ def _clean_value(spec: FieldSpec, value: Any) -> Any:
             raise ValueError("must be a single line")
         if kind is FieldType.EMAIL and not _EMAIL.match(text):
             raise ValueError(f"is not an email address: {text!r}")
-        if kind is FieldType.PHONE and not _PHONE.match(text):
-            raise ValueError(f"is not a phone number (digits, spaces, dashes, optional +): {text!r}")
+        if kind is FieldType.PHONE and not is_mainland_phone(text):
+            raise ValueError(f"is not a mainland phone number: {text!r}; give {PHONE_FORMATS}")
         _check_length(spec, text)
         return text
     if kind is FieldType.BOOLEAN:
@@ -99,6 +113,12 @@ def _clean_value(spec: FieldSpec, value: Any) -> Any:
             raise ValueError(f"{', '.join(map(repr, bad))} not among: {', '.join(spec.choices)}")
         return sorted(set(value), key=spec.choices.index)
     raise ValueError(f"has unsupported type {kind}")  # pragma: no cover - the loader refuses unknown types
+
+
+def is_mainland_phone(text: str) -> bool:
+    """A mainland mobile or landline number; spaces between digit groups are allowed and ignored."""
+    compact = re.sub(r"\s+", "", text)
+    return bool(_MOBILE.match(compact) or _LANDLINE.match(compact))
 
 
 def _check_length(spec: FieldSpec, text: str) -> None:

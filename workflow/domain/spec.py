@@ -25,6 +25,7 @@ class FieldType(StrEnum):
     MULTICHOICE = "multichoice"
     EMAIL = "email"
     PHONE = "phone"
+    USCC = "uscc"  # 统一社会信用代码, checked to its check character
 
 
 class ClockMode(StrEnum):
@@ -57,6 +58,29 @@ class FieldSpec:
     max_length: int | None = None
     minimum: float | None = None
     maximum: float | None = None
+
+
+class RuleOp(StrEnum):
+    """How a rule relates a field to another field (comparisons) or to the present (not_in_past)."""
+
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+    EQ = "=="
+    NE = "!="
+    NOT_IN_PAST = "not_in_past"  # today (Asia/Shanghai) or later; for datetimes, now or later
+    NOT_IN_FUTURE = "not_in_future"
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A rule between form fields, e.g. `end_date >= start_date`; `message` is what people read when it fails."""
+
+    field: str
+    op: RuleOp
+    message: Titles
+    other: str | None = None  # the field compared with; None for not_in_past / not_in_future
 
 
 @dataclass(frozen=True)
@@ -106,6 +130,7 @@ class AppealDefinition:
     materials: tuple[MaterialSpec, ...] = ()
     time_limit: WorkingDuration | None = None
     reminders: tuple[int, ...] = (50, 80)
+    rules: tuple[RuleSpec, ...] = ()  # checked on the form after each field is clean
     source: str = ""
     path: str = ""
     _by_source: dict[tuple[str, str], TransitionSpec] = field(default_factory=dict, compare=False, repr=False)

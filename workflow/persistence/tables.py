@@ -347,6 +347,19 @@ class AuthToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class PageFlash(Base):
+    """A page form the engine refused, kept for the page the browser is redirected to (so that a refresh
+    does not post again); only its user may read it, and only for a while."""
+
+    __tablename__ = "page_flashes"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # random, in the redirect's URL
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    page: Mapped[str] = mapped_column(String(300))  # the path it belongs to, e.g. /appeals/OE-2026-000001
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class LoginAttempt(Base):
     """Failed sign-ins per (account, address) and per address, kept in the database so every node counts them."""
 

@@ -24,6 +24,7 @@ from workflow.domain.appeal import (
     unit_at_level,
 )
 from workflow.domain.audit_chain import ChainHead
+from workflow.domain.form_rules import check_rules
 from workflow.domain.forms import clean_form
 from workflow.domain.guards import GUARDS
 from workflow.domain.notices import NoticeKind
@@ -130,10 +131,11 @@ def submit(
         enterprise.building_path.startswith(actor.scope_path) or enterprise.specialist_id == actor.id
     ):
         raise OutsideJurisdiction(username, f"for enterprise {enterprise_id}")
+    now = ctx.clock.now()
     cleaned, problems = clean_form(definition.fields, data)
+    problems += check_rules(definition.rules, {f.name: f.type for f in definition.fields}, cleaned, now)
     if problems:
         raise FormInvalid(f"the {type} form", problems)
-    now = ctx.clock.now()
     year = now.astimezone(SHANGHAI).year
     number = f"{definition.prefix}-{year}-{uow.repo.next_number(definition.prefix, year):06d}"
     level = definition.start_level

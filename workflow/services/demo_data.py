@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from workflow.clock import Clock
+from workflow.domain.credit_code import check_character
 from workflow.domain.org import Role, UnitKind
 from workflow.errors import Conflict
 from workflow.persistence.tables import Enterprise, Unit, User, table_of
@@ -101,6 +102,18 @@ def _person(rng: random.Random, used: set[str]) -> str:
             return name
 
 
+def demo_credit_code(number: int) -> str:
+    """A valid 统一社会信用代码 for demo enterprise `number`: a company (91) registered in Furong district
+    (430102), an invented organisation code, and the check character the standard computes."""
+    first_17 = f"91430102MA4{number:06d}"
+    return first_17 + check_character(first_17)
+
+
+def demo_loaded(uow: UnitOfWork) -> bool:
+    """Whether this database already holds the demo district."""
+    return uow.connection.execute(select(units_t.c.id).where(units_t.c.code == DISTRICT[0])).first() is not None
+
+
 def load_demo(
     uow: UnitOfWork,
     clock: Clock,
@@ -111,7 +124,7 @@ def load_demo(
 ) -> DemoSummary:
     """Insert the demo district; refuses to run twice on one database."""
     conn = uow.connection
-    if conn.execute(select(units_t.c.id).where(units_t.c.code == DISTRICT[0])).first() is not None:
+    if demo_loaded(uow):
         raise Conflict(
             "the demo district is already loaded in this database; "
             "run `appeals init` without --demo or use an empty database"
@@ -193,7 +206,7 @@ def load_demo(
             rows.append(
                 {
                     "name": f"长沙{rng.choice(TRADE_WORDS)}{rng.choice(TRADE_WORDS)}{suffix}（{number:03d}）",
-                    "credit_code": f"91430102MA4{number:07d}",
+                    "credit_code": demo_credit_code(number),
                     "building_id": ids[code],
                     "specialist_id": specialists[f"specialist-{code.lower()}"],
                     "industry": industry,

@@ -65,6 +65,10 @@ def definition_view(definition: AppealDefinition, version: int | None = None, lo
         "time_limit": str(definition.time_limit) if definition.time_limit else None,
         "reminders": list(definition.reminders),
         "fields": [field_view(f, locale) for f in definition.fields],
+        "rules": [
+            {"field": r.field, "op": r.op.value, "other": r.other, "message": pick_title(r.message, locale)}
+            for r in definition.rules
+        ],
         "materials": [{"name": m.name, "title": pick_title(m.title, locale)} for m in definition.materials],
         "states": [
             {
@@ -89,6 +93,7 @@ def appeal_view(
     names: dict[int, str],
     units: dict[int, Any],
     enterprise_name: str,
+    enterprise_credit_code: str | None = None,
     locale: str = "zh-CN",
     sla: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -103,7 +108,7 @@ def appeal_view(
         "is_open": appeal.is_open,
         "level": appeal.level,
         "unit": {"id": appeal.unit_id, "code": unit.code if unit else None, "name": unit.name if unit else None},
-        "enterprise": {"id": appeal.enterprise_id, "name": enterprise_name},
+        "enterprise": {"id": appeal.enterprise_id, "name": enterprise_name, "credit_code": enterprise_credit_code},
         "assignee": names.get(appeal.assignee_id) if appeal.assignee_id else None,
         "submitted_by": names.get(appeal.submitted_by_id),
         "channel": appeal.channel,

@@ -11,6 +11,7 @@ from workflow.domain.appeal import allowed_roles
 from workflow.domain.guards import GUARDS
 from workflow.domain.spec import AppealDefinition, FieldSpec, FieldType, TransitionSpec, pick_title
 from workflow.errors import WorkflowError
+from workflow.services.demo_data import demo_credit_code
 from workflow.services.workflow import Workflow
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -52,6 +53,8 @@ def sample_value(spec: FieldSpec, clock_now: Any) -> Any:
         return "demo@example.com"
     if kind is FieldType.PHONE:
         return "0731-8888 0000"
+    if kind is FieldType.USCC:
+        return demo_credit_code(1)
     text = f"演示：{pick_title(spec.title, 'zh-CN')}"
     return text[: spec.max_length] if spec.max_length else text
 

@@ -343,6 +343,7 @@ class Workflow:
     def _views(self, uow: UnitOfWork, records: Sequence[AppealRecord], locale: str) -> list[dict[str, Any]]:
         names = uow.repo.usernames([i for r in records for i in (r.assignee_id, r.submitted_by_id) if i])
         units = uow.repo.units_by_id(list({r.unit_id for r in records}))
+        codes = uow.repo.enterprise_credit_codes([r.enterprise_id for r in records])
         enterprises = uow.repo.enterprise_names([r.enterprise_id for r in records])
         now = self.clock.now()
         views = []
@@ -356,6 +357,7 @@ class Workflow:
                     names=names,
                     units=units,
                     enterprise_name=enterprises.get(record.enterprise_id, ""),
+                    enterprise_credit_code=codes.get(record.enterprise_id),
                     locale=locale,
                     sla=sla_view(record, self.planner, now),
                 )

@@ -142,6 +142,7 @@ class UnitRef(Answer):
 class EnterpriseRef(Answer):
     id: int
     name: str
+    credit_code: str | None = Field(description="统一社会信用代码 (unified social credit code), 18 characters")
 
 
 class DefinitionRef(Answer):

@@ -1,7 +1,7 @@
 """The appeal page: form data, the materials checklist, the actions for exactly the triggers the user
 may fire (each opening the fields it needs), comments, the timeline, the time-limit clock and the
-definition drawn as a diagram; and the POSTs that act on the appeal, each re-showing the page with the
-engine's objection beside the fields it concerns when it refuses.
+definition drawn as a diagram; and the POSTs that act on the appeal. A refused POST redirects (303) back to
+the appeal page, which shows the engine's objection beside the fields it concerns with what was typed.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from workflow.errors import (
     WorkflowError,
 )
 from workflow.persistence.unit_of_work import UnitOfWork
+from workflow.services.page_flashes import flash_for, keep_flash
 from workflow.services.workflow import Workflow
 from workflow.web.diagram import state_diagram
 from workflow.web.errors import status_of
-from workflow.web.i18n import field_message, guard_message, system_reason, t, title_of
+from workflow.web.i18n import field_message, guard_message, problem_message, system_reason, t, title_of
 from workflow.web.page_support import (
     ASSIGNERS,
     CheckedForm,
@@ -126,7 +127,7 @@ def _timeline(history: list[dict[str, Any]], spec: AppealDefinition, locale: str
 def _failure(trigger: str, typed: dict[str, Any], comment: str, exc: WorkflowError, locale: str) -> dict[str, Any]:
     problems: dict[str, str] = {}
     if isinstance(exc, FormInvalid):
-        problems = {p.field: field_message(p.message, locale) for p in exc.problems}
+        problems = {p.field: problem_message(p, locale) for p in exc.problems}
         message = t("portal.fix", locale)
     elif isinstance(exc, CommentRequired):
         problems = {"comment": t("form.is_required", locale)}
@@ -208,10 +209,29 @@ def _appeal_page(
     return render(request, "appeal.html", context, me=me, status=status)
 
 
+def _refused(request: Request, me: Viewer, number: str, failed: dict[str, Any], status: int) -> Response:
+    """Answer a refused POST with 303 to the appeal page, which shows the objection and what was typed: the
+    browser ends on a GET page, so a refresh reloads it instead of posting again."""
+    wf = workflow_of(request)
+    page = f"/appeals/{number}"
+    key = keep_flash(wf.engine, wf.clock, user_id=me.actor.id, page=page, payload={"failed": failed, "status": status})
+    return see_other(f"/appeals/{quote(number)}?{urlencode({'refused': key})}")
+
+
 @router.get("/appeals/{number}")
 def appeal_page(
-    request: Request, number: str, me: Me, done: str | None = None, submitted: str | None = None
+    request: Request,
+    number: str,
+    me: Me,
+    done: str | None = None,
+    submitted: str | None = None,
+    refused: str | None = None,
 ) -> Response:
+    if refused:
+        wf = workflow_of(request)
+        kept = flash_for(wf.engine, wf.clock, key=refused, user_id=me.actor.id, page=f"/appeals/{number}")
+        if kept is not None:
+            return _appeal_page(request, me, number, failed=kept["failed"], status=int(kept["status"]))
     flash = None
     if submitted:
         flash = t("portal.submitted", me.locale, number=number)
@@ -245,7 +265,7 @@ def fire_action(request: Request, number: str, trigger: str, me: Me, form: Check
         raise
     except WorkflowError as exc:
         failed = _failure(trigger, typed, comment, exc, me.locale)
-        return _appeal_page(request, me, number, failed=failed, status=status_of(exc))
+        return _refused(request, me, number, failed, status_of(exc))
     return see_other(f"/appeals/{quote(number)}?{urlencode({'done': trigger})}")
 
 
@@ -262,7 +282,7 @@ def add_comment(request: Request, number: str, me: Me, form: CheckedForm) -> Res
         failed = {"trigger": "comment", "values": {}, "comment": text, "problems": {}, "message": str(exc)}
         if not text.strip():
             failed["message"] = t("form.is_required", me.locale)
-        return _appeal_page(request, me, number, failed=failed, status=status_of(exc))
+        return _refused(request, me, number, failed, status_of(exc))
     return see_other(f"/appeals/{quote(number)}?done=comment#comments")
 
 
@@ -278,14 +298,14 @@ def _too_long(
 ) -> Response:
     """The page again with the text as typed and the API's refusal beside it: nothing is stored."""
     words = field_message(message, me.locale)
-    failed = {
+    failed: dict[str, Any] = {
         "trigger": form_name,
         "values": typed or {},
         "comment": text,
         "problems": {field: words},
         "message": t("appeal.action_failed", me.locale) + words,
     }
-    return _appeal_page(request, me, number, failed=failed, status=422)
+    return _refused(request, me, number, failed, 422)
 
 
 @router.post("/appeals/{number}/escalate")
@@ -323,11 +343,11 @@ def _move(request: Request, number: str, me: Viewer, form: FormData, kind: str) 
     except (NotFound, OutsideJurisdiction) as exc:
         if kind == "assign" and isinstance(exc, NotFound) and not isinstance(exc, AppealNotFound):
             failed = _failure(kind, {}, reason, exc, me.locale)  # no such user: say so at the form
-            return _appeal_page(request, me, number, failed=failed, status=422)
+            return _refused(request, me, number, failed, 422)
         raise
     except WorkflowError as exc:
         failed = _failure(kind, {}, reason, exc, me.locale)
         if isinstance(exc, CommentRequired):
             failed["problems"] = {"reason": t("form.is_required", me.locale)}
-        return _appeal_page(request, me, number, failed=failed, status=status_of(exc))
+        return _refused(request, me, number, failed, status_of(exc))
     return see_other(f"/appeals/{quote(number)}?done={kind}")

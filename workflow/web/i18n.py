@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from workflow.domain.spec import pick_title
+from workflow.errors import FieldProblem
 from workflow.web.problem_words import field_problem_in_chinese, guard_in_chinese, system_reason_in_chinese
 
 DEFAULT_LOCALE = "zh-CN"
@@ -67,6 +69,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "appeal.breached_at": ("超时时间", "Breached at"),
     "appeal.provisional": ("（节假日安排未公布，时限为估算）", "(holidays not yet announced; estimated)"),
     "appeal.enterprise": ("企业", "Enterprise"),
+    "appeal.credit_code": ("统一社会信用代码", "Unified social credit code"),
     "appeal.unit": ("承办单位", "Held by"),
     "appeal.level": ("层级", "Level"),
     "appeal.assignee": ("承办人", "Assignee"),
@@ -265,6 +268,13 @@ def title_of(table: str, value: str | None, locale: str = DEFAULT_LOCALE) -> str
         return ""
     pair = TABLES[table].get(value)
     return pair[_index(locale)] if pair else value
+
+
+def problem_message(problem: FieldProblem, locale: str = DEFAULT_LOCALE) -> str:
+    """A field problem for people: a definition's own words (a form rule's message) when it has them."""
+    if problem.words:
+        return pick_title(problem.words, locale)
+    return field_message(problem.message, locale)
 
 
 def field_message(message: str, locale: str = DEFAULT_LOCALE) -> str:

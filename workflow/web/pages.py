@@ -39,7 +39,7 @@ from workflow.services.accounts import NotSignedIn, SignInFailed, TooManyAttempt
 from workflow.services.commands import CHANNELS
 from workflow.web import appeal_page, dashboard_page
 from workflow.web.errors import DATA_REFUSED, status_of
-from workflow.web.i18n import field_message, t
+from workflow.web.i18n import problem_message, t
 from workflow.web.page_queries import enterprises_for
 from workflow.web.page_support import (
     FAILURES_COOKIE,
@@ -276,7 +276,7 @@ def submit_appeal(request: Request, type: str, me: Me, form: CheckedForm) -> Res
     try:
         appeal = wf.submit(type, enterprise_id=enterprise, as_user=actor.username, data=data, channel=channel)
     except FormInvalid as exc:
-        problems = {p.field: field_message(p.message, me.locale) for p in exc.problems}
+        problems = {p.field: problem_message(p, me.locale) for p in exc.problems}
         return _new_form(request, me, type, typed=typed, problems=problems, status=422)
     except (EnterpriseNotFound, OutsideJurisdiction):
         problems = {"enterprise_id": t("error.404", me.locale)}

@@ -20,7 +20,22 @@ FIELD_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"must be a date written YYYY-MM-DD, got .*"), "请按“年-月-日”（如 2026-12-01）填写日期"),
     (re.compile(r"(must be a date and time in ISO 8601.*|needs a UTC offset.*)"), "请填写完整的日期和时间"),
     (re.compile(r"is not an email address: .*"), "不是有效的电子邮箱地址"),
-    (re.compile(r"is not a phone number .*"), "不是有效的电话号码（可含数字、空格、短横线，可带 +）"),
+    (
+        re.compile(r"is not a mainland phone number: .*"),
+        "不是有效的电话号码：手机号为 11 位（如 13812345678），座机需带区号（如 0731-88886666，分机可写 -123）",
+    ),
+    (
+        re.compile(r"is not a unified social credit code: .* has (?P<n>\d+) characters; .*"),
+        "统一社会信用代码应为 18 位（填写的是 {n} 位）",
+    ),
+    (
+        re.compile(r"is not a unified social credit code: .* contains .*"),
+        "统一社会信用代码只能由数字和除 I、O、S、V、Z 以外的大写字母组成",
+    ),
+    (
+        re.compile(r"is not a unified social credit code: .* check character .*"),
+        "统一社会信用代码校验位不符，请核对是否输错",
+    ),
     (re.compile(r"must be a single line"), "只能填写一行"),
     (re.compile(r"is (?P<n>\d+) characters long; at most (?P<limit>\d+) allowed"), "共 {n} 字，最多 {limit} 字"),
     (re.compile(r"is (?P<n>\d+) characters long; at least (?P<limit>\d+) needed"), "共 {n} 字，至少 {limit} 字"),
