@@ -36,7 +36,7 @@ from workflow.web.settings import DEFAULT_MAX_BODY_BYTES, WebSettings
 SECRET = "hostile-input-test-secret-0123456789abcdef"
 PASSWORD = "hostile-test-2026"
 # Tables a refused request may still write: sign-in failures and the tokens it is given.
-AUTH_TABLES = {"auth_tokens", "login_attempts"}
+AUTH_TABLES = {"auth_tokens", "login_attempts", "sign_in_events", "page_flashes"}  # sign-in and page-session state
 
 
 def raw_json(value: Any) -> bytes:
