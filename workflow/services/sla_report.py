@@ -28,6 +28,12 @@ def at_risk_by(now: datetime) -> ColumnElement[bool]:
     )
 
 
+# Appeals that ended without being resolved by anyone: counted on their own, out of the resolution rates'
+# denominators (a withdrawn appeal's decided_at says its clock stopped, not that it was solved). `merged`
+# is reserved for duplicates merged into another appeal.
+UNRESOLVED_ENDINGS = ("withdrawn", "merged")
+
+
 # Two counts of one index range in one integer (SCALE x all + some): a scalar subquery returns one
 # value, SQLite has no LATERAL, and reading the at-risk range twice cost a third of the summary.
 SCALE = 1 << 32
@@ -152,7 +158,8 @@ def sla_summary(uow: UnitOfWork, now: datetime, unit_code: str | None = None, *,
 
 
 def sla_rates(uow: UnitOfWork, unit_code: str | None = None, since: datetime | None = None) -> dict[str, Any]:
-    """Response and resolution over appeals submitted since `since` (all if None)."""
+    """Response and resolution over appeals submitted since `since` (all if None); withdrawn (and merged)
+    appeals are counted on their own and left out of the resolution rates."""
     conditions: list[ColumnElement[bool]] = []
     if since is not None:
         conditions.append(appeals.c.created_at >= since)
@@ -162,17 +169,21 @@ def sla_rates(uow: UnitOfWork, unit_code: str | None = None, since: datetime | N
             raise UnitNotFound(unit_code)
         subtree = select(units.c.id).where(units.c.path.startswith(scope.path, autoescape=True))
         conditions.append(appeals.c.unit_id.in_(subtree.scalar_subquery()))
+    resolvable = appeals.c.state.not_in(UNRESOLVED_ENDINGS)
+    decided_here = and_(appeals.c.decided_at.is_not(None), resolvable)
     row = uow.connection.execute(
         select(
             func.count().label("submitted"),
             func.count(appeals.c.first_response_at).label("responded"),
             func.avg(appeals.c.first_response_s).label("avg_response_s"),
-            func.count(appeals.c.decided_at).label("decided"),
-            func.avg(appeals.c.decision_s).label("avg_decision_s"),
-            _count(and_(appeals.c.decided_at.is_not(None), appeals.c.breached_at.is_(None))).label("on_time"),
+            _count(decided_here).label("decided"),
+            func.avg(case((decided_here, appeals.c.decision_s))).label("avg_decision_s"),
+            _count(and_(decided_here, appeals.c.breached_at.is_(None))).label("on_time"),
+            *(_count(appeals.c.state == state).label(state) for state in UNRESOLVED_ENDINGS),
         ).where(*conditions)
     ).one()
-    submitted, decided = int(row.submitted), int(row.decided)
+    submitted, decided = int(row.submitted), int(row.decided or 0)
+    unresolved = {state: int(getattr(row, state) or 0) for state in UNRESOLVED_ENDINGS}
 
     def rate(part: int, whole: int) -> float | None:
         return round(part / whole, 4) if whole else None
@@ -187,7 +198,8 @@ def sla_rates(uow: UnitOfWork, unit_code: str | None = None, since: datetime | N
         "response_rate": rate(int(row.responded), submitted),
         "avg_working_time_to_first_response": mean(row.avg_response_s),
         "decided": decided,
-        "resolution_rate": rate(decided, submitted),
+        **unresolved,
+        "resolution_rate": rate(decided, submitted - sum(unresolved.values())),
         "avg_working_time_to_resolution": mean(row.avg_decision_s),
         "resolved_within_limit_rate": rate(int(row.on_time or 0), decided),
     }

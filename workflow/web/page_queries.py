@@ -16,7 +16,7 @@ from workflow.domain.appeal import Actor
 from workflow.domain.org import Role, UnitKind
 from workflow.persistence.repository import IS_OPEN, appeals, enterprises, units, users
 from workflow.persistence.unit_of_work import UnitOfWork
-from workflow.services.sla_report import at_risk_by, breached_by
+from workflow.services.sla_report import UNRESOLVED_ENDINGS, at_risk_by, breached_by
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 building = units.alias("page_building")
@@ -41,16 +41,19 @@ def week_starts(now: datetime, weeks: int) -> list[datetime]:
 
 
 def weekly_trend(uow: UnitOfWork, scope_path: str, now: datetime, weeks: int = 8) -> list[dict[str, Any]]:
-    """Per week of submission: submitted, responded to and resolved so far, and the two rates."""
+    """Per week of submission: submitted, responded to, resolved and withdrawn so far, and the two rates
+    (withdrawn and merged appeals are out of the resolution rate, as in `sla_rates`)."""
     starts = week_starts(now, weeks)
     bounds = [*starts, starts[-1] + timedelta(weeks=1)]
     columns = []
+    resolvable = appeals.c.state.not_in(UNRESOLVED_ENDINGS)
     for i in range(weeks):
         week = and_(appeals.c.created_at >= bounds[i], appeals.c.created_at < bounds[i + 1])
         columns += [
             _count(week).label(f"s{i}"),
             _count(and_(week, appeals.c.first_response_at.is_not(None))).label(f"r{i}"),
-            _count(and_(week, appeals.c.decided_at.is_not(None))).label(f"d{i}"),
+            _count(and_(week, appeals.c.decided_at.is_not(None), resolvable)).label(f"d{i}"),
+            _count(and_(week, appeals.c.state.in_(UNRESOLVED_ENDINGS))).label(f"w{i}"),
         ]
     row = uow.connection.execute(
         select(*columns)
@@ -62,6 +65,7 @@ def weekly_trend(uow: UnitOfWork, scope_path: str, now: datetime, weeks: int = 8
         submitted = int(getattr(row, f"s{i}") or 0)
         responded = int(getattr(row, f"r{i}") or 0)
         decided = int(getattr(row, f"d{i}") or 0)
+        withdrawn = int(getattr(row, f"w{i}") or 0)
         trend.append(
             {
                 "week": start.date().isoformat(),
@@ -69,8 +73,9 @@ def weekly_trend(uow: UnitOfWork, scope_path: str, now: datetime, weeks: int = 8
                 "submitted": submitted,
                 "responded": responded,
                 "decided": decided,
+                "withdrawn": withdrawn,
                 "response_rate": responded / submitted if submitted else None,
-                "resolution_rate": decided / submitted if submitted else None,
+                "resolution_rate": decided / (submitted - withdrawn) if submitted > withdrawn else None,
             }
         )
     return trend
