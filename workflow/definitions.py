@@ -317,7 +317,7 @@ def _parse(
     transitions = _transitions(reader, get("transitions"), states, {f.name for f in fields})
     _check_graph(reader, root, states, initial, transitions)
     if not stored:
-        _check_someone_acts(reader, states, transitions, start_level)
+        _check_someone_acts(reader, states, initial, transitions, start_level)
     if reader.problems or name is None or version is None or prefix is None or initial is None:
         return None, reader.problems
     definition = AppealDefinition(
@@ -676,14 +676,22 @@ def _check_graph(
 def _check_someone_acts(
     reader: _Reader,
     states: dict[str, tuple[StateSpec, yaml.Node]],
+    initial: str | None,
     transitions: list[tuple[TransitionSpec, yaml.Node]],
     start_level: Level,
 ) -> None:
     """An appeal can be escalated from every open state up to the district: at each level it can reach, those
     expected to act in a state (workflow.domain.authorization.acting_roles) must be able to fire something."""
     specs = [t for t, _ in transitions]
+    edges: dict[str, set[str]] = {name: set() for name in states}
+    for transition in specs:
+        for source in transition.sources:
+            edges.setdefault(source, set()).add(transition.dest)
+    reachable = set(_walk(initial, edges))
+    # States already reported (unknown role, unreachable, dead end) are not reported again.
+    checked = [s for s, _ in states.values() if s.role in DEFINITION_ROLES and edges[s.name] and s.name in reachable]
     gaps: dict[str, list[str]] = {}
-    for state, level, actors in nobody_acts((s for s, _ in states.values()), specs, start_level):
+    for state, level, actors in nobody_acts(checked, specs, start_level):
         gaps.setdefault(state.name, []).append(f"{level} ({', '.join(sorted(actors))})")
     for name, where in gaps.items():
         allowed = sorted({r for t in specs if name in t.sources for r in t.roles}) or ["nobody"]

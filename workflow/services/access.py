@@ -4,6 +4,7 @@ it may be given to, the department its state names, the states routed to a depar
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from workflow.domain.appeal import Actor, AppealRecord
 from workflow.domain.authorization import (
@@ -17,6 +18,7 @@ from workflow.domain.authorization import (
     trail_of,
 )
 from workflow.domain.org import Role
+from workflow.persistence.repository import department_condition
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.registry import DefinitionRegistry
 
@@ -58,6 +60,14 @@ def routed_states(uow: UnitOfWork, registry: DefinitionRegistry, actor: Actor) -
         if states:
             routed[row.id] = states
     return routed
+
+
+def department_filter(uow: UnitOfWork, registry: DefinitionRegistry, actor: Actor) -> list[Any]:
+    """For counts over a subtree (summary, dashboard): a department officer counts only their department's
+    appeals, as they see them; everyone else counts their subtree."""
+    if actor.role != Role.BUREAU_OFFICER:
+        return []
+    return [department_condition(actor.unit_id, routed_states(uow, registry, actor))]
 
 
 def actions_for(uow: UnitOfWork, registry: DefinitionRegistry, actor: Actor, appeal: AppealRecord) -> list[Action]:

@@ -3,6 +3,7 @@ and how fast the chain responds and resolves."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -115,11 +116,19 @@ def _count(condition: ColumnElement[bool]) -> Any:
     return func.sum(case((condition, 1), else_=0))
 
 
-def sla_summary(uow: UnitOfWork, now: datetime, unit_code: str | None = None, *, past: bool = False) -> dict[str, Any]:
+def sla_summary(
+    uow: UnitOfWork,
+    now: datetime,
+    unit_code: str | None = None,
+    *,
+    past: bool = False,
+    extra: Sequence[ColumnElement[bool]] = (),
+) -> dict[str, Any]:
     """Counts over open appeals per chain level and holding unit.
 
-    `past` (an as-of moment was asked for) leaves out appeals submitted later."""
-    conditions: list[ColumnElement[bool]] = [IS_OPEN]
+    `past` (an as-of moment was asked for) leaves out appeals submitted later; `extra` narrows the appeals
+    counted (a department officer's)."""
+    conditions: list[ColumnElement[bool]] = [IS_OPEN, *extra]
     scope = None
     if unit_code is not None:
         scope = uow.repo.unit_by_code(unit_code)
@@ -157,10 +166,15 @@ def sla_summary(uow: UnitOfWork, now: datetime, unit_code: str | None = None, *,
     }
 
 
-def sla_rates(uow: UnitOfWork, unit_code: str | None = None, since: datetime | None = None) -> dict[str, Any]:
+def sla_rates(
+    uow: UnitOfWork,
+    unit_code: str | None = None,
+    since: datetime | None = None,
+    extra: Sequence[ColumnElement[bool]] = (),
+) -> dict[str, Any]:
     """Response and resolution over appeals submitted since `since` (all if None); withdrawn (and merged)
     appeals are counted on their own and left out of the resolution rates."""
-    conditions: list[ColumnElement[bool]] = []
+    conditions: list[ColumnElement[bool]] = [*extra]
     if since is not None:
         conditions.append(appeals.c.created_at >= since)
     if unit_code is not None:

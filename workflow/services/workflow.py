@@ -18,7 +18,7 @@ from workflow.persistence.repository import IS_OPEN
 from workflow.persistence.repository import appeals as appeals_table
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services import commands
-from workflow.services.access import actions_for, routed_states, sees
+from workflow.services.access import actions_for, department_filter, routed_states, sees
 from workflow.services.commands import Context, Outcome, load_actor, load_reachable
 from workflow.services.registry import DefinitionRegistry
 from workflow.services.sla_report import at_risk_by, breached_by, sla_rates, sla_summary
@@ -238,12 +238,19 @@ class Workflow:
             return self._views(uow, records, locale), total
 
     def sla_report(
-        self, *, unit: str | None = None, as_of: datetime | None = None, since: datetime | None = None
+        self,
+        *,
+        unit: str | None = None,
+        as_of: datetime | None = None,
+        since: datetime | None = None,
+        as_user: str | None = None,
     ) -> dict[str, Any]:
-        """Open / at risk / breached / paused per level and unit as of a moment, plus response rates."""
+        """Open / at risk / breached / paused per level and unit as of a moment, plus response rates; with
+        `as_user`, only the appeals of that user's view (a department officer: their department's)."""
         with self._read() as uow:
-            summary = sla_summary(uow, as_of or self.clock.now(), unit, past=as_of is not None)
-            summary["rates"] = sla_rates(uow, unit, since)
+            extra = department_filter(uow, self.registry, load_actor(uow, as_user)) if as_user else []
+            summary = sla_summary(uow, as_of or self.clock.now(), unit, past=as_of is not None, extra=extra)
+            summary["rates"] = sla_rates(uow, unit, since, extra)
             return summary
 
     def _check_filters(self, uow: UnitOfWork, type: str | None, state: str | None) -> None:

@@ -115,8 +115,13 @@ class FormField(Answer):
 
 
 class Action(Answer):
-    """A trigger the caller may fire now, with the fields it takes."""
+    """Something the caller may do now, with what it requires: a definition's trigger (`kind` "transition", POST
+    .../actions/{trigger}), a chain move (`kind` "chain": `escalate` and `send_down`, whose required comment is the
+    body's `reason` and which name the `level` they lead to; `assign`, whose required `username` is one of
+    `targets`), or `comment`. `trigger` repeats `action`."""
 
+    action: str
+    kind: str
     trigger: str
     title: str
     sources: list[str]
@@ -189,7 +194,7 @@ class Appeal(Answer):
 
 
 class AppealWithActions(Appeal):
-    actions: list[Action] = Field(description="the triggers the caller may fire now, with the fields each needs")
+    actions: list[Action] = Field(description="everything the caller may do now, with what each requires")
 
 
 class AppealPage(Answer):
@@ -411,6 +416,18 @@ def show_appeal(number: str, wf: WF, me: Caller) -> dict[str, Any]:
     return wf.show_with_actions(number, as_user=me.actor.username, locale=me.actor.locale)
 
 
+@router.get(
+    "/appeals/{number}/actions",
+    response_model=list[Action],
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+    tags=["appeals"],
+)
+def appeal_actions(number: str, wf: WF, me: Caller) -> list[dict[str, Any]]:
+    """Everything the caller may do on the appeal now (the `actions` of the appeal, and of `appeals case actions`)."""
+    return wf.actions(number, as_user=me.actor.username, locale=me.actor.locale)
+
+
 @router.post(
     "/appeals/{number}/actions/{trigger}",
     response_model=AppealWithActions,
@@ -496,7 +513,7 @@ def sla_summary(wf: WF, me: Caller, unit: Annotated[str | None, Query(max_length
     scope_code = wf.unit_code_of_path(actor.scope_path)
     if unit is not None and not wf.unit_within(unit, actor.scope_path):
         raise NotPermitted(f"unit {unit!r} is outside the jurisdiction of user {actor.username!r}")
-    return wf.sla_report(unit=unit or scope_code)
+    return wf.sla_report(unit=unit or scope_code, as_user=actor.username)
 
 
 @router.get("/inbox", response_model=Inbox, response_model_exclude_unset=True, responses=ERRORS, tags=["notices"])

@@ -1,11 +1,13 @@
 """Read-only queries the pages need beyond the Workflow facade: weekly trends, workload, buildings.
 
 Every query is limited to one subtree of the chain: appeals whose enterprise sits in a building under
-`scope_path` (a user's `Actor.scope_path`, or a unit within it). Core statements, counted in SQL.
+`scope_path` (a user's `Actor.scope_path`, or a unit within it), narrowed by `extra` conditions for a department
+officer (services.access.department_filter). Core statements, counted in SQL.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,7 +42,9 @@ def week_starts(now: datetime, weeks: int) -> list[datetime]:
     return [monday - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
 
 
-def weekly_trend(uow: UnitOfWork, scope_path: str, now: datetime, weeks: int = 8) -> list[dict[str, Any]]:
+def weekly_trend(
+    uow: UnitOfWork, scope_path: str, now: datetime, weeks: int = 8, extra: Sequence[Any] = ()
+) -> list[dict[str, Any]]:
     """Per week of submission: submitted, responded to, resolved and withdrawn so far, and the two rates
     (withdrawn and merged appeals are out of the resolution rate, as in `sla_rates`)."""
     starts = week_starts(now, weeks)
@@ -58,7 +62,7 @@ def weekly_trend(uow: UnitOfWork, scope_path: str, now: datetime, weeks: int = 8
     row = uow.connection.execute(
         select(*columns)
         .select_from(_appeals_in_buildings)
-        .where(within(scope_path), appeals.c.created_at >= bounds[0], appeals.c.created_at < bounds[-1])
+        .where(within(scope_path), appeals.c.created_at >= bounds[0], appeals.c.created_at < bounds[-1], *extra)
     ).one()
     trend = []
     for i, start in enumerate(starts):
@@ -81,7 +85,9 @@ def weekly_trend(uow: UnitOfWork, scope_path: str, now: datetime, weeks: int = 8
     return trend
 
 
-def workload(uow: UnitOfWork, scope_path: str, now: datetime, limit: int = 30) -> list[dict[str, Any]]:
+def workload(
+    uow: UnitOfWork, scope_path: str, now: datetime, limit: int = 30, extra: Sequence[Any] = ()
+) -> list[dict[str, Any]]:
     """Open appeals per handler (enterprise contacts left out), the most loaded first."""
     rows = uow.connection.execute(
         select(
@@ -93,7 +99,7 @@ def workload(uow: UnitOfWork, scope_path: str, now: datetime, limit: int = 30) -
             _count(at_risk_by(now)).label("at_risk"),
         )
         .select_from(_appeals_in_buildings.join(users, users.c.id == appeals.c.assignee_id))
-        .where(IS_OPEN, within(scope_path), users.c.role != Role.ENTERPRISE_CONTACT.value)
+        .where(IS_OPEN, within(scope_path), users.c.role != Role.ENTERPRISE_CONTACT.value, *extra)
         .group_by(users.c.id, users.c.username, users.c.display_name, users.c.role)
         .order_by(func.count().desc(), users.c.username)
         .limit(limit)
@@ -112,7 +118,7 @@ def workload(uow: UnitOfWork, scope_path: str, now: datetime, limit: int = 30) -
     ]
 
 
-def per_building(uow: UnitOfWork, scope_path: str, now: datetime) -> list[dict[str, Any]]:
+def per_building(uow: UnitOfWork, scope_path: str, now: datetime, extra: Sequence[Any] = ()) -> list[dict[str, Any]]:
     """All appeals ever raised by each building's enterprises, with the open ones split by their clocks."""
     rows = uow.connection.execute(
         select(
@@ -125,7 +131,7 @@ def per_building(uow: UnitOfWork, scope_path: str, now: datetime) -> list[dict[s
             _count(and_(IS_OPEN, at_risk_by(now))).label("at_risk"),
         )
         .select_from(_appeals_in_buildings)
-        .where(within(scope_path))
+        .where(within(scope_path), *extra)
         .group_by(building.c.id, building.c.code, building.c.name, building.c.name_en)
         .order_by(building.c.code)
     ).all()
