@@ -36,6 +36,10 @@ HOME_LEVEL: dict[str, Level] = {
 # Who moves appeals along the chain: the people of the chain's levels, not the district departments.
 MOVER_ROLES = frozenset(HOME_LEVEL) - {Role.BUREAU_OFFICER}
 ASSIGNER_ROLES = frozenset({Role.BUILDING_STAFF, *SUPERVISOR_ROLES})
+# Who submits appeals: the enterprise itself, or a civil servant on its behalf (代办).
+SUBMITTER_ROLES = frozenset({Role.ENTERPRISE_CONTACT, Role.SPECIALIST, Role.BUILDING_STAFF})
+# Who reads the supervision figures (SLA summary, dashboard), each over what they see.
+SUMMARY_ROLES = frozenset({*SUPERVISOR_ROLES, Role.BUILDING_STAFF, Role.BUREAU_OFFICER})
 _DEPTH = {Level.DISTRICT: 1, Level.SUBDISTRICT: 2, Level.COMMUNITY: 3, Level.BUILDING: 4}
 
 
@@ -49,6 +53,13 @@ def holding_path(appeal: AppealRecord) -> str:
     """The path of the unit holding the appeal at its level, e.g. "/1/2/" at the sub-district."""
     ids = appeal.building_path.strip("/").split("/")
     return "/" + "/".join(ids[: _DEPTH[Level(appeal.level)]]) + "/"
+
+
+def may_submit_for(actor: Actor, enterprise_id: int, building_path: str, specialist_id: int | None) -> bool:
+    """An enterprise's own contact; staff for an enterprise in their subtree or looked after by them."""
+    if actor.role == Role.ENTERPRISE_CONTACT:
+        return actor.enterprise_id == enterprise_id
+    return building_path.startswith(actor.scope_path) or specialist_id == actor.id
 
 
 # --- seeing ------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from workflow.clock import Clock
 from workflow.domain.appeal import Actor, AppealRecord, EventKind, unit_at_level
 from workflow.domain.authorization import (
+    SUBMITTER_ROLES,
     assigners,
     escalation_target,
     holder_role,
@@ -24,6 +25,7 @@ from workflow.domain.authorization import (
     may_assign,
     may_fire,
     may_receive,
+    may_submit_for,
     movers,
     roles_that_may_fire,
     send_down_target,
@@ -57,7 +59,6 @@ from workflow.services.registry import DefinitionRegistry, LoadedDefinition
 
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-SUBMITTER_ROLES = frozenset({Role.ENTERPRISE_CONTACT, Role.SPECIALIST, Role.BUILDING_STAFF})
 CHANNELS = ("online", "offline", "hotline", "onsite_session")
 MAX_COMMENT = 4000
 
@@ -131,11 +132,7 @@ def submit(
     enterprise = uow.repo.enterprise(enterprise_id)
     if enterprise is None:
         raise EnterpriseNotFound(enterprise_id)
-    if actor.role == Role.ENTERPRISE_CONTACT and actor.enterprise_id != enterprise_id:
-        raise OutsideJurisdiction(username, f"for enterprise {enterprise_id}")
-    if actor.role != Role.ENTERPRISE_CONTACT and not (
-        enterprise.building_path.startswith(actor.scope_path) or enterprise.specialist_id == actor.id
-    ):
+    if not may_submit_for(actor, enterprise_id, enterprise.building_path, enterprise.specialist_id):
         raise OutsideJurisdiction(username, f"for enterprise {enterprise_id}")
     cleaned, problems = clean_form(definition.fields, data)
     if problems:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from notifications.inbox import inbox_view, mark_read
-from workflow.domain.org import SUPERVISOR_ROLES, Role
+from workflow.domain.authorization import SUMMARY_ROLES
 from workflow.errors import NotPermitted
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.accounts import Accounts, NotSignedIn, Session
@@ -508,7 +508,7 @@ def comment(number: str, body: CommentCreate, wf: WF, me: Caller) -> dict[str, A
 def sla_summary(wf: WF, me: Caller, unit: Annotated[str | None, Query(max_length=32)] = None) -> dict[str, Any]:
     """Counts per level and unit in the caller's jurisdiction, with response and resolution rates."""
     actor = me.actor
-    if actor.role not in SUPERVISOR_ROLES | {Role.BUILDING_STAFF, Role.BUREAU_OFFICER}:
+    if actor.role not in SUMMARY_ROLES:
         raise NotPermitted(f"the SLA summary is for supervisors; user {actor.username!r} has role {actor.role!r}")
     scope_code = wf.unit_code_of_path(actor.scope_path)
     if unit is not None and not wf.unit_within(unit, actor.scope_path):
