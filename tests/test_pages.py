@@ -282,7 +282,7 @@ def test_the_enterprise_answers_materials_requested_from_its_appeal_page(demo: W
     assert "需要您处理" in portal.text and number in portal.text
     page = client.get(f"/appeals/{number}")
     assert "请补充场地方同意书" in page.text  # the request, shown above the actions
-    assert triggers_in(page.text) == ["provide_materials", "withdraw"]
+    assert triggers_in(page.text) == ["comment", "provide_materials", "withdraw"]
     assert 'data-move="escalate"' not in page.text  # waiting on the enterprise makes it no chain level
     answer = client.post(
         f"/appeals/{number}/actions/provide_materials",
