@@ -318,7 +318,7 @@ def test_submitting_answers_201_with_number_state_level_assignee_and_sla(api: Ap
     assert appeal["sla"]["due_at"] == "2026-11-26T16:00:00+08:00"
     assert appeal["sla"]["status"] == "on_track"
     assert appeal["sla"]["overall_due_at"] == "2026-12-03T10:00:00+08:00"
-    assert [a["trigger"] for a in appeal["actions"]] == ["withdraw"], "the contact may only withdraw now"
+    assert [a["trigger"] for a in appeal["actions"]] == ["withdraw", "comment"], "the contact may withdraw, comment"
 
 
 def test_every_bad_form_field_is_named_in_the_422_and_nothing_is_stored(api: Api) -> None:
@@ -413,7 +413,7 @@ def test_an_appeal_shows_each_viewer_the_actions_they_may_take_with_their_fields
     seen = api.get(f"/appeals/{number}", "specialist-b01")
     assert seen.status_code == 200, seen.text
     actions = {a["trigger"]: a for a in seen.json()["actions"]}
-    assert list(actions) == ["file_application"]
+    assert list(actions) == ["file_application", "escalate", "assign", "comment"]
     filing = actions["file_application"]
     assert filing["required_fields"] == ["materials_complete"]
     assert [(f["name"], f["type"], f["required"]) for f in filing["fields"]] == [
@@ -422,8 +422,21 @@ def test_an_appeal_shows_each_viewer_the_actions_they_may_take_with_their_fields
     ]
     assert filing["guards"] == ["materials_complete"]
     assert filing["dest"] == "bureau_review"
-    assert [a["trigger"] for a in api.get(f"/appeals/{number}", "contact-0001").json()["actions"]] == ["withdraw"]
-    assert api.get(f"/appeals/{number}", "staff-b01").json()["actions"] == [], "staff-b01 has nothing to do here"
+    contact = api.get(f"/appeals/{number}", "contact-0001").json()["actions"]
+    assert [a["trigger"] for a in contact] == ["withdraw", "comment"]
+    escalate = actions["escalate"]
+    assert (escalate["kind"], escalate["level"], escalate["comment_required"], escalate["fields"]) == (
+        "chain",
+        "community",
+        True,
+        [],
+    )
+    assign = actions["assign"]
+    assert (assign["required_fields"], [t["username"] for t in assign["targets"]]) == (["username"], ["staff-b01"])
+    assert [a["trigger"] for a in api.get(f"/appeals/{number}", "community-c01").json()["actions"]] == [
+        "assign",
+        "comment",
+    ], "a level above may assign it, nothing more"
 
 
 def test_firing_an_action_answers_200_with_the_new_state_and_the_next_actions(api: Api) -> None:
@@ -432,7 +445,13 @@ def test_firing_an_action_answers_200_with_the_new_state_and_the_next_actions(ap
     assert answer.status_code == 200, answer.text
     appeal = answer.json()
     assert (appeal["state"], appeal["version"], appeal["assignee"]) == ("pre_check", 2, "staff-b01")
-    assert [a["trigger"] for a in appeal["actions"]] == ["request_materials", "pass_pre_check"]
+    assert [a["trigger"] for a in appeal["actions"]] == [
+        "request_materials",
+        "pass_pre_check",
+        "escalate",
+        "assign",
+        "comment",
+    ]
     assert api.get(f"/appeals/{number}/history", "staff-b01").json()[-1]["comment"] == "已受理"
 
 
@@ -620,6 +639,7 @@ def test_openapi_lists_every_route_of_the_api(api: Api) -> None:
         "/api/v1/appeal-types",
         "/api/v1/appeals",
         "/api/v1/appeals/{number}",
+        "/api/v1/appeals/{number}/actions",
         "/api/v1/appeals/{number}/actions/{trigger}",
         "/api/v1/appeals/{number}/escalate",
         "/api/v1/appeals/{number}/send-down",
@@ -679,9 +699,9 @@ def test_escalating_sending_down_and_assigning_answer_the_appeal_with_the_caller
         assert moved == api.get(f"/appeals/{number}", user).json(), f"{move} answers another shape than GET"
         seen.append((moved["level"], moved["assignee"], moved["version"], [a["trigger"] for a in moved["actions"]]))
     assert seen == [
-        ("community", "community-c01", 3, ["request_materials", "pass_pre_check"]),
-        ("building", "staff-b01", 4, []),
-        ("building", "specialist-b01", 5, ["request_materials", "pass_pre_check"]),
+        ("community", "community-c01", 3, ["comment"]),  # the community holds it now, not the building
+        ("building", "staff-b01", 4, ["assign", "comment"]),  # the community may still assign it
+        ("building", "specialist-b01", 5, ["request_materials", "pass_pre_check", "escalate", "assign", "comment"]),
     ]
     filing = api.get(f"/appeals/{number}", "staff-b01").json()["actions"][0]
     assert {"trigger", "fields", "required_fields", "comment_required"} <= set(filing), "each action names its fields"
@@ -823,3 +843,19 @@ def test_the_article_path_runs_through_the_api_and_the_contact_sees_the_approval
     assert [a["state"] for a in mine["appeals"]] == ["approved"]
     kinds = [n["kind"] for n in act("contact-0001", "GET", "/inbox")["notices"] if n["number"] == number]
     assert "decision" in kinds, f"the contact was not told of the decision: {kinds}"
+
+
+def test_get_actions_answers_the_same_list_as_the_appeal_and_the_command_line_for_every_viewer(api: Api) -> None:
+    """GET /appeals/{number}/actions, the appeal's `actions` and Workflow.actions (what `appeals case actions`
+    prints) are one list; out of reach it is the same 404 as a missing appeal."""
+    number = api.submit()["number"]
+    api.wf.fire(number, "start_pre_check", as_user="staff-b01")
+    api.wf.escalate(number, as_user="staff-b01", reason="超出楼宇权限")
+    for user in ("contact-0001", "staff-b01", "specialist-b01", "community-c01", "subdistrict-s01", "district-01"):
+        listed = api.get(f"/appeals/{number}/actions", user)
+        assert listed.status_code == 200, listed.text
+        assert listed.json() == api.get(f"/appeals/{number}", user).json()["actions"], user
+        assert listed.json() == api.wf.actions(number, as_user=user), user
+    community = [a["action"] for a in api.get(f"/appeals/{number}/actions", "community-c01").json()]
+    assert community == ["request_materials", "pass_pre_check", "escalate", "send_down", "comment"]
+    expect_error(api.get(f"/appeals/{number}/actions", "staff-b02"), 404, "not_found", number)

@@ -345,12 +345,16 @@ def test_history_lists_every_event_oldest_first(cli: Cli) -> None:
 
 def test_actions_lists_the_triggers_a_user_may_fire_with_the_fields_each_needs(cli: Cli) -> None:
     number = cli.submit_event()
-    assert [a["trigger"] for a in cli.json("case", "actions", number, "--as", "contact-0001")] == ["withdraw"]
+    assert [a["trigger"] for a in cli.json("case", "actions", number, "--as", "contact-0001")] == [
+        "withdraw", "comment"
+    ]
     for trigger, user in [("start_pre_check", "staff-b01"), ("pass_pre_check", "staff-b01")]:
         cli.ok("case", "fire", number, trigger, "--as", user)
     actions = cli.json("case", "actions", number, "--as", "specialist-b01", "--locale", "en")
-    assert [a["trigger"] for a in actions] == ["file_application"]
-    (action,) = actions
+    assert [(a["action"], a["kind"]) for a in actions] == [
+        ("file_application", "transition"), ("escalate", "chain"), ("assign", "chain"), ("comment", "comment")
+    ]  # the specialist holds it now, so may hand it to the building's staff
+    action = actions[0]
     assert {"trigger", "title", "dest", "fields", "required_fields", "comment_required"} <= set(action)
     assert (action["dest"], action["title"], action["comment_required"]) == (
         "bureau_review", "Materials collected; file on the enterprise's behalf", False
@@ -361,7 +365,14 @@ def test_actions_lists_the_triggers_a_user_may_fire_with_the_fields_each_needs(c
     assert action["required_fields"] == ["materials_complete"]
     text = cli.ok("case", "actions", number, "--as", "specialist-b01").out
     assert text.startswith("file_application") and "fields: materials_complete*, collection_notes" in text
-    assert cli.ok("case", "actions", number, "--as", "staff-b01").out == f"staff-b01 can fire nothing on {number} now\n"
+    assert re.search(r"^escalate\s+-> community level\s+\S.* \(reason required\)$", text, re.MULTILINE), text
+    # `chain` on file_application: the building's staff may file too (someone of each level can act).
+    staff = cli.ok("case", "actions", number, "--as", "staff-b01").out.splitlines()
+    assert [line.split()[0] for line in staff] == ["file_application", "escalate", "assign", "comment"]
+    assert staff[2].endswith("-> staff-b01")  # take it over from the specialist
+    above = cli.ok("case", "actions", number, "--as", "community-c01").out.splitlines()
+    assert above[0] == f"community-c01 can fire nothing on {number} now"
+    assert [line.split()[0] for line in above[1:]] == ["assign", "comment"]  # a level above may assign it
 
 
 def test_assign_gives_the_appeal_to_another_user(cli: Cli) -> None:
@@ -486,7 +497,8 @@ def check_outdoor_event_definition(view: dict[str, Any]) -> None:
         assert {"trigger", "sources", "dest", "roles", "guards", "required_fields"} <= set(transition), transition
     filing = next(t for t in view["transitions"] if t["trigger"] == "file_application")
     assert (filing["sources"], filing["dest"], filing["roles"], filing["guards"], filing["required_fields"]) == (
-        ["collecting_materials"], "bureau_review", ["specialist"], ["materials_complete"], ["materials_complete"]
+        ["collecting_materials"], "bureau_review", ["chain", "specialist"], ["materials_complete"],
+        ["materials_complete"],
     )
     rejecting = next(t for t in view["transitions"] if t["trigger"] == "reject")
     assert rejecting["sources"] == ["bureau_review", "site_inspection"]
@@ -498,8 +510,8 @@ def test_definitions_show_gives_fields_states_and_transitions(cli: Cli) -> None:
     assert by_name(view["states"])["closed"]["title"] == "Closed"
     text = cli.ok("definitions", "show", "outdoor_event_permit").out
     assert text.startswith("outdoor_event_permit v1: 户外活动审批")
-    assert re.search(r"^file_application\s+collecting_materials\s+bureau_review\s+specialist\s+materials_complete"
-                     r"\s+materials_complete$", text, re.MULTILINE), text
+    assert re.search(r"^file_application\s+collecting_materials\s+bureau_review\s+chain,\s?specialist"
+                     r"\s+materials_complete\s+materials_complete$", text, re.MULTILINE), text
     assert re.search(r"^end_date >= start_date\s+结束日期不能早于开始日期$", text, re.MULTILINE), text
     assert re.search(r"^start_date not_in_past\s+开始日期不能早于今天$", text, re.MULTILINE), text
 
@@ -630,9 +642,12 @@ BAD_INPUT = [
         ["case", "fire", "{number}", "fly_away", "--as", "staff-b01"],
         "where 'fly_away' is not possible; possible here: start_pre_check", name="unknown-trigger"),
     BadInput(
-        ["case", "fire", "{number}", "start_pre_check", "--as", "bureau-approval-01"],
-        "user 'bureau-approval-01' has role 'bureau_officer', but 'start_pre_check' is allowed only to: "
+        ["case", "fire", "{number}", "start_pre_check", "--as", "district-01"],
+        "user 'district-01' has role 'district_supervisor', but 'start_pre_check' is allowed only to: "
         "building_staff, specialist", name="role-not-allowed"),
+    BadInput(
+        ["case", "fire", "{number}", "start_pre_check", "--as", "bureau-approval-01"],
+        "appeal {number} is outside the jurisdiction of user 'bureau-approval-01'", name="department-not-routed"),
     BadInput(
         ["case", "fire", "{number}", "start_pre_check", "--as", "staff-b02"],
         "appeal {number} is outside the jurisdiction of user 'staff-b02'", name="outside-jurisdiction"),

@@ -71,7 +71,7 @@ transitions:
   - trigger: close
     from: submitted
     to: closed
-    roles: [specialist]
+    roles: [specialist, chain]
     guards: [amount_within_policy_cap]
     fields:
       - name: note
@@ -640,3 +640,21 @@ def test_every_shipped_guard_reads_a_field_its_transition_can_see() -> None:
             visible = form | {f.name for f in transition.fields}
             for guard in transition.guards:
                 assert GUARDS[guard].reads <= visible, (definition.name, transition.trigger, guard)
+def test_a_state_nobody_can_work_once_escalated_is_reported_at_its_name(tmp_path: Path) -> None:
+    """An appeal can be escalated in any open state; at every level it reaches, someone must be able to act."""
+    source = edit(SAMPLE, "    roles: [specialist, chain]\n", "    roles: [specialist]\n")
+    path, problems = report(tmp_path, source)
+    assert problems == [
+        f"{path}:{line_of(source, 'submitted:', after='states:')}: state 'submitted': an appeal escalated while in "
+        "it finds nobody who can act at the community (community_supervisor); subdistrict (subdistrict_supervisor); "
+        "district (bureau_officer, district_supervisor) level: its transitions allow only specialist; add 'chain' "
+        "(the people of the level holding the appeal) to the roles of a transition from it"
+    ]
+    # A version appeals already use is read back as it was registered, without checks added since.
+    assert load_definition_text(source, "stored.yaml", stored=True).name == "sample"
+
+
+def test_a_definition_starting_at_the_district_is_checked_only_there(tmp_path: Path) -> None:
+    source = edit(SAMPLE, "reminders: [50, 80]\n", "reminders: [50, 80]\nlevel: district\n")
+    source = edit(source, "    roles: [specialist, chain]\n", "    roles: [specialist, district_supervisor]\n")
+    assert report(tmp_path, source)[1] == []

@@ -65,7 +65,8 @@ def test_returning_for_materials_waits_on_the_enterprise_and_comes_back(demo: Wo
     demo.fire(number, "start_pre_check", as_user="staff-b01")
     demo.fire(number, "request_materials", as_user="staff-b01", comment="请补充场地方同意书")
     assert demo.show(number)["assignee"] == "contact-0001"
-    assert [a["trigger"] for a in demo.actions(number, as_user="contact-0001")] == ["provide_materials", "withdraw"]
+    actions = demo.actions(number, as_user="contact-0001")
+    assert [a["trigger"] for a in actions] == ["provide_materials", "withdraw", "comment"]
     demo.fire(number, "provide_materials", as_user="contact-0001")
     assert demo.show(number)["state"] == "pre_check"
 
@@ -89,8 +90,10 @@ def test_every_bad_form_field_is_named_and_nothing_is_stored(demo: Workflow) -> 
          "is in state 'submitted', where 'pass_pre_check' is not possible; possible here: start_pre_check"),
         ("start_pre_check", "contact-0001", {}, RoleNotAllowed, "has role 'enterprise_contact'"),
         ("provide_materials", "contact-0001", {}, TransitionNotAllowed, "possible here: withdraw"),
-        ("start_pre_check", "bureau-approval-01", {}, RoleNotAllowed,
-         "has role 'bureau_officer', but 'start_pre_check' is allowed only to: building_staff, specialist"),
+        ("start_pre_check", "district-01", {}, RoleNotAllowed,
+         "has role 'district_supervisor', but 'start_pre_check' is allowed only to: building_staff, specialist"),
+        ("start_pre_check", "bureau-approval-01", {}, OutsideJurisdiction,
+         "outside the jurisdiction of user 'bureau-approval-01'"),  # not routed to the department yet
         ("start_pre_check", "staff-b02", {}, OutsideJurisdiction, "outside the jurisdiction of user 'staff-b02'"),
         ("withdraw", "contact-0002", {}, OutsideJurisdiction, "outside the jurisdiction of user 'contact-0002'"),
         ("start_pre_check", "staff-b01", {"expected_version": 7}, VersionConflict, "expected version 7"),

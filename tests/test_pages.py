@@ -85,7 +85,8 @@ def overdue_section(html: str) -> str:
 
 
 def triggers_in(html: str) -> list[str]:
-    return sorted(re.findall(r'data-trigger="([^"]+)"', html))
+    """Every action the page offers: the definition's triggers and the chain's moves (escalate, assign, comment...)."""
+    return sorted(re.findall(r'data-(?:trigger|move)="([^"]+)"', html))
 
 
 def allowed(wf: Workflow, number: str, username: str) -> list[str]:
@@ -230,9 +231,12 @@ def test_the_appeal_page_shows_exactly_the_actions_the_user_may_take(demo: Workf
     bureau = sign_in(TestClient(make_app(demo)), "bureau-approval-01")
 
     page = staff.get(f"/appeals/{number}")
-    assert triggers_in(page.text) == allowed(demo, number, "staff-b01") == ["start_pre_check"]
-    assert triggers_in(contact.get(f"/appeals/{number}").text) == allowed(demo, number, "contact-0001") == ["withdraw"]
-    assert triggers_in(bureau.get(f"/appeals/{number}").text) == allowed(demo, number, "bureau-approval-01") == []
+    assert triggers_in(page.text) == allowed(demo, number, "staff-b01") == [
+        "assign", "comment", "escalate", "start_pre_check"
+    ]
+    contact_page = contact.get(f"/appeals/{number}").text
+    assert triggers_in(contact_page) == allowed(demo, number, "contact-0001") == ["comment", "withdraw"]
+    assert bureau.get(f"/appeals/{number}").status_code == 404, "not routed to the department: out of its reach"
     for part in ("户外活动审批", "香水品牌开业活动", "场地平面图", "办理记录", "<svg", 'class="state current"'):
         assert part in page.text, part
 
@@ -245,7 +249,9 @@ def test_the_appeal_page_shows_exactly_the_actions_the_user_may_take(demo: Workf
     page = staff.get(answer.headers["location"])
     assert "已办理：受理并开始预审" in page.text
     assert demo.show(number)["state"] == "pre_check"
-    assert triggers_in(page.text) == allowed(demo, number, "staff-b01") == ["pass_pre_check", "request_materials"]
+    assert triggers_in(page.text) == allowed(demo, number, "staff-b01") == [
+        "assign", "comment", "escalate", "pass_pre_check", "request_materials"
+    ]
     assert 'data-state="pre_check"' in page.text
 
 
@@ -276,7 +282,7 @@ def test_the_enterprise_answers_materials_requested_from_its_appeal_page(demo: W
     assert "需要您处理" in portal.text and number in portal.text
     page = client.get(f"/appeals/{number}")
     assert "请补充场地方同意书" in page.text  # the request, shown above the actions
-    assert triggers_in(page.text) == ["provide_materials", "withdraw"]
+    assert triggers_in(page.text) == ["comment", "provide_materials", "withdraw"]
     assert 'data-move="escalate"' not in page.text  # waiting on the enterprise makes it no chain level
     answer = client.post(
         f"/appeals/{number}/actions/provide_materials",

@@ -16,7 +16,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, rule,
 from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import OUTDOOR_EVENT, table_counts
-from workflow.domain.appeal import role_may_fire
+from workflow.domain.authorization import may_fire
 from workflow.domain.spec import FieldSpec, FieldType
 from workflow.errors import FormInvalid, InvalidInput, WorkflowError
 from workflow.services.commands import CHANNELS
@@ -229,7 +229,7 @@ class AppealChaos(RuleBasedStateMachine):
         pool = onward if onward and data.draw(likely, label="possible now") else list(spec.transitions)
         transition = data.draw(st.sampled_from(pool), label="transition")
         trigger = data.draw(st.sampled_from([transition.trigger] * 19 + ["launch_rocket"]), label="trigger")
-        fitting = [u for u in IN_REACH if role_may_fire(USERS[u], transition, record.level)]
+        fitting = [u for u in IN_REACH if may_fire(USERS[u], transition, record.level)]
         actors = sorted(fitting) if fitting and data.draw(likely, label="fitting actor") else sorted(USERS)
         actor = data.draw(st.sampled_from(actors), label="actor")
         fields = data.draw(form(transition.fields, good=9 if guided else 3), label="data")

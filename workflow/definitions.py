@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from workflow.domain.authorization import nobody_acts
 from workflow.domain.durations import WorkingDuration
 from workflow.domain.form_rules import COMPARABLE_GROUPS, COMPARISONS, TIMELY_TYPES
 from workflow.domain.guards import GUARDS
@@ -116,8 +117,9 @@ def load_definitions(paths: Iterable[str | Path]) -> list[AppealDefinition]:
     return definitions
 
 
-def load_definition_text(source: str, path: str = "<definition>") -> AppealDefinition:
-    definition, problems = _parse(source, path)
+def load_definition_text(source: str, path: str = "<definition>", *, stored: bool = False) -> AppealDefinition:
+    """`stored`: a version appeals already use, read back as registered: checks added since do not apply."""
+    definition, problems = _parse(source, path, stored=stored)
     if problems or definition is None:
         raise DefinitionError(problems or [Problem(path, 1, "empty definition")])
     return definition
@@ -281,7 +283,9 @@ def _compose(source: str) -> yaml.Node | None:
     return yaml.compose(source, Loader=yaml.SafeLoader)
 
 
-def _parse(source: str, path: str, expected_name: str | None = None) -> tuple[AppealDefinition | None, list[Problem]]:
+def _parse(
+    source: str, path: str, expected_name: str | None = None, *, stored: bool = False
+) -> tuple[AppealDefinition | None, list[Problem]]:
     reader = _Reader(path)
     try:
         root = _compose(source)
@@ -331,6 +335,8 @@ def _parse(source: str, path: str, expected_name: str | None = None) -> tuple[Ap
     states, initial = _states(reader, get("states"))
     transitions = _transitions(reader, get("transitions"), states, _declared_names(get("fields")))
     _check_graph(reader, root, states, initial, transitions)
+    if not stored:
+        _check_someone_acts(reader, states, initial, transitions, start_level)
     if reader.problems or name is None or version is None or prefix is None or initial is None:
         return None, reader.problems
     definition = AppealDefinition(
@@ -771,6 +777,36 @@ def _check_graph(
                 reader.problem(where, f"paused state {name!r} has no way back to a state where the clock runs")
     if not any(spec.terminal for spec, _ in states.values()):
         reader.problem(root, "definition: no state is terminal, so no appeal could ever finish")
+
+
+def _check_someone_acts(
+    reader: _Reader,
+    states: dict[str, tuple[StateSpec, yaml.Node]],
+    initial: str | None,
+    transitions: list[tuple[TransitionSpec, yaml.Node]],
+    start_level: Level,
+) -> None:
+    """An appeal can be escalated from every open state up to the district: at each level it can reach, those
+    expected to act in a state (workflow.domain.authorization.acting_roles) must be able to fire something."""
+    specs = [t for t, _ in transitions]
+    edges: dict[str, set[str]] = {name: set() for name in states}
+    for transition in specs:
+        for source in transition.sources:
+            edges.setdefault(source, set()).add(transition.dest)
+    reachable = set(_walk(initial, edges))
+    # States already reported (unknown role, unreachable, dead end) are not reported again.
+    checked = [s for s, _ in states.values() if s.role in DEFINITION_ROLES and edges[s.name] and s.name in reachable]
+    gaps: dict[str, list[str]] = {}
+    for state, level, actors in nobody_acts(checked, specs, start_level):
+        gaps.setdefault(state.name, []).append(f"{level} ({', '.join(sorted(actors))})")
+    for name, where in gaps.items():
+        allowed = sorted({r for t in specs if name in t.sources for r in t.roles}) or ["nobody"]
+        reader.problem(
+            states[name][1],
+            f"state {name!r}: an appeal escalated while in it finds nobody who can act at the "
+            f"{'; '.join(where)} level: its transitions allow only {', '.join(allowed)}; add 'chain' (the "
+            "people of the level holding the appeal) to the roles of a transition from it",
+        )
 
 
 def _walk(start: str | None, edges: dict[str, set[str]]) -> Iterator[str]:

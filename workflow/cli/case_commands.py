@@ -64,7 +64,12 @@ def register(commands: Any) -> None:
     add_json_flag(p)
     p.set_defaults(handler=_history)
 
-    p = sub.add_parser("actions", help="what a user may fire now", description="The triggers USER may fire now.")
+    p = sub.add_parser(
+        "actions",
+        help="everything a user may do now",
+        description="Everything USER may do on the appeal now: the definition's triggers, then escalate, send down, "
+        "assign (with whom to) and comment, each with what it requires.",
+    )
     p.add_argument("number", metavar="NUMBER")
     p.add_argument("--as", dest="as_user", required=True, metavar="USER")
     p.add_argument("--locale", default="zh-CN", choices=["zh-CN", "en"])
@@ -217,15 +222,22 @@ def _actions(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(actions)
         return 0
-    if not actions:
+    if not any(a["kind"] == "transition" for a in actions):
         emit_line(f"{args.as_user} can fire nothing on {args.number} now")
     for action in actions:
-        needs = ", ".join(f["name"] + ("*" if f["required"] else "") for f in action["fields"])
-        comment = " (comment required)" if action["comment_required"] else ""
-        emit_line(
-            f"{action['trigger']:<22} -> {action['dest']:<28} {action['title']}{comment}"
-            + (f"  fields: {needs}" if needs else "")
-        )
+        if action["kind"] == "transition":
+            needs = ", ".join(f["name"] + ("*" if f["required"] else "") for f in action["fields"])
+            comment = " (comment required)" if action["comment_required"] else ""
+            emit_line(
+                f"{action['trigger']:<22} -> {action['dest']:<28} {action['title']}{comment}"
+                + (f"  fields: {needs}" if needs else "")
+            )
+        elif "level" in action:
+            emit_line(f"{action['action']:<22} -> {action['level'] + ' level':<28} {action['title']} (reason required)")
+        elif action["action"] == "assign":
+            emit_line(f"{action['action']:<22} -> {', '.join(t['username'] for t in action['targets'])}")
+        else:
+            emit_line(f"{action['action']:<22}    {'':<28} {action['title']}")
     return 0
 
 

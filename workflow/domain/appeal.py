@@ -1,4 +1,5 @@
-"""An appeal as the engine sees it, who acts on it, who may reach it, and replaying its events."""
+"""An appeal as the engine sees it, the people who act on it, and replaying its events (who may do what:
+workflow.domain.authorization)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from workflow.domain.org import CHAIN, ROLES_OF_LEVEL, Level, Role
-from workflow.domain.spec import TransitionSpec
+from workflow.domain.org import Level
 
 
 class EventKind:
@@ -73,32 +73,6 @@ class AppealRecord:
     # The head of its audit chain (workflow.domain.audit_chain): the last event's place and hash.
     audit_seq: int = 0
     audit_head: str | None = None
-
-
-def can_reach(actor: Actor, appeal: AppealRecord) -> bool:
-    """Jurisdiction: contacts see their own enterprise, others their subtree or what is assigned to them."""
-    if actor.role == Role.SYSTEM:
-        return True
-    if actor.role == Role.ENTERPRISE_CONTACT:
-        return actor.enterprise_id == appeal.enterprise_id
-    if appeal.assignee_id == actor.id:
-        return True
-    if actor.role == Role.SPECIALIST and appeal.specialist_id == actor.id:
-        return True
-    return appeal.building_path.startswith(actor.scope_path)
-
-
-def role_may_fire(role: str, transition: TransitionSpec, level: str) -> bool:
-    if role in transition.roles:
-        return True
-    return CHAIN in transition.roles and role in ROLES_OF_LEVEL[Level(level)]
-
-
-def allowed_roles(transition: TransitionSpec, level: str) -> set[str]:
-    roles = {r for r in transition.roles if r != CHAIN}
-    if CHAIN in transition.roles:
-        roles |= set(ROLES_OF_LEVEL[Level(level)])
-    return roles
 
 
 def unit_at_level(building_path: str, level: Level) -> int:

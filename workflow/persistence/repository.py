@@ -14,6 +14,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    exists,
     func,
     insert,
     literal_column,
@@ -562,6 +563,35 @@ class Repository:
         query = select(events).where(events.c.appeal_id == appeal_id).order_by(events.c.seq)
         return [EventRecord(**row._mapping) for row in self.connection.execute(query)]
 
+    # --- what the authorization rules read (workflow.domain.authorization) -------------------------------
+    def units_of_users(self, ids: Iterable[int]) -> dict[int, int]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = self.connection.execute(select(users.c.id, users.c.unit_id).where(users.c.id.in_(wanted)))
+        return {int(row.id): int(row.unit_id) for row in rows}
+
+    def unit_ids(self, codes: Iterable[str]) -> dict[str, int]:
+        wanted = sorted(set(codes))
+        if not wanted:
+            return {}
+        rows = self.connection.execute(select(units.c.code, units.c.id).where(units.c.code.in_(wanted)))
+        return {str(row.code): int(row.id) for row in rows}
+
+    def assign_candidates(self, holding_path: str, department_unit: int | None) -> list[Actor]:
+        """Active people whose scope is the unit holding an appeal, or who work in `department_unit`: a superset
+        of whom the appeal may be given, which the domain rule narrows."""
+        reach = [_scope_path == holding_path]
+        if department_unit is not None:
+            reach.append(users.c.unit_id == department_unit)
+        query = (
+            select(*_ACTOR_COLUMNS)
+            .select_from(_actor_from)
+            .where(users.c.active == True, users.c.role != "enterprise_contact", or_(*reach))  # noqa: E712
+            .order_by(users.c.username)
+        )
+        return [_actor(row) for row in self.connection.execute(query)]
+
     def list_appeals(
         self,
         *,
@@ -569,6 +599,7 @@ class Repository:
         type: str | None = None,
         unit_path: str | None = None,
         scope: Actor | None = None,
+        routed: Mapping[int, Sequence[str]] | None = None,
         open_only: bool = False,
         limit: int = 100,
         offset: int = 0,
@@ -587,7 +618,7 @@ class Repository:
         if since is not None:
             conditions.append(appeals.c.created_at >= since)
         if scope is not None:
-            conditions.append(_scope_condition(scope))
+            conditions.append(scope_condition(scope, routed or {}))
         where = and_(True, *conditions)
         total = self.connection.execute(select(func.count()).select_from(_appeal_from).where(where)).scalar_one()
         query = (
@@ -601,13 +632,29 @@ class Repository:
         return [_appeal(row) for row in self.connection.execute(query)], int(total)
 
 
-def _scope_condition(actor: Actor) -> Any:
-    """The SQL form of `can_reach`, so lists never show what a page could not open."""
+def scope_condition(actor: Actor, routed: Mapping[int, Sequence[str]]) -> Any:
+    """The SQL form of `authorization.can_see`, so lists never show what a page could not open (a test compares
+    the two). `routed`: per definition version, the states that name the actor's department."""
     if actor.role == "system":
         return True
     if actor.role == "enterprise_contact":
         return appeals.c.enterprise_id == actor.enterprise_id
+    if actor.role == "bureau_officer":
+        return or_(appeals.c.assignee_id == actor.id, department_condition(actor.unit_id, routed))
     reach = [_building.c.path.startswith(actor.scope_path, autoescape=True), appeals.c.assignee_id == actor.id]
     if actor.role == "specialist":
         reach.append(enterprises.c.specialist_id == actor.id)
     return or_(*reach)
+
+
+def department_condition(unit_id: int, routed: Mapping[int, Sequence[str]]) -> Any:
+    """`authorization.Trail`, in SQL: an event of the appeal assigned it to someone of the department, or entered
+    a state that names the department. Reads only the appeals table and its events."""
+    members = select(users.c.id).where(users.c.unit_id == unit_id)
+    touched = [events.c.payload["assignee_id"].as_integer().in_(members)]
+    touched += [
+        and_(appeals.c.definition_id == definition_id, events.c.to_state.in_(list(states)))
+        for definition_id, states in sorted(routed.items())
+        if states
+    ]
+    return exists().where(events.c.appeal_id == appeals.c.id, or_(*touched))

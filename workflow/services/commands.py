@@ -14,21 +14,28 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from workflow.clock import Clock
-from workflow.domain.appeal import (
-    Actor,
-    AppealRecord,
-    EventKind,
-    allowed_roles,
-    can_reach,
-    role_may_fire,
-    unit_at_level,
-)
+from workflow.domain.appeal import Actor, AppealRecord, EventKind, unit_at_level
 from workflow.domain.audit_chain import ChainHead
+from workflow.domain.authorization import (
+    SUBMITTER_ROLES,
+    assigners,
+    escalation_target,
+    holder_role,
+    holding_path,
+    holds_level,
+    may_assign,
+    may_fire,
+    may_receive,
+    may_submit_for,
+    movers,
+    roles_that_may_fire,
+    send_down_target,
+)
 from workflow.domain.form_rules import check_rules
 from workflow.domain.forms import clean_form
 from workflow.domain.guards import GUARDS
 from workflow.domain.notices import NoticeKind
-from workflow.domain.org import CHAIN, LEAD_ROLE_OF_LEVEL, ROLES_OF_LEVEL, SUPERVISOR_ROLES, Level, Role
+from workflow.domain.org import LEAD_ROLE_OF_LEVEL, ROLES_OF_LEVEL, Level, Role
 from workflow.domain.sla import ClockChange, SlaPlanner
 from workflow.domain.spec import AppealDefinition, CommentRule
 from workflow.errors import (
@@ -47,13 +54,13 @@ from workflow.errors import (
     VersionConflict,
 )
 from workflow.persistence.unit_of_work import UnitOfWork
+from workflow.services.access import department_unit, sees
 from workflow.services.clocks import change_columns, clocks_of, timer_rows, unchanged_columns
 from workflow.services.notify import LEVEL_TITLES, Notifier, snapshot
 from workflow.services.registry import DefinitionRegistry, LoadedDefinition
 
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-SUBMITTER_ROLES = frozenset({Role.ENTERPRISE_CONTACT, Role.SPECIALIST, Role.BUILDING_STAFF})
 CHANNELS = ("online", "offline", "hotline", "onsite_session")
 MAX_COMMENT = 4000
 
@@ -83,24 +90,26 @@ def load_actor(uow: UnitOfWork, username: str) -> Actor:
     return actor
 
 
-def load_for_change(uow: UnitOfWork, number: str, username: str) -> tuple[Actor, AppealRecord]:
+def load_for_change(
+    uow: UnitOfWork, registry: DefinitionRegistry, number: str, username: str
+) -> tuple[Actor, AppealRecord]:
     """Actor and appeal in one round trip, checked as `load_actor` and `load_reachable` would."""
     actor, appeal = uow.repo.load_for_change(number, username)
     if actor is None:
         raise UserNotFound(username)
     if appeal is None:
         raise AppealNotFound(number)
-    if not can_reach(actor, appeal):
+    if not sees(uow, registry, actor, appeal):
         raise OutsideJurisdiction(actor.username, number)
     return actor, appeal
 
 
-def load_reachable(uow: UnitOfWork, number: str, actor: Actor) -> AppealRecord:
+def load_reachable(uow: UnitOfWork, registry: DefinitionRegistry, number: str, actor: Actor) -> AppealRecord:
     """The appeal, if the actor may see it; otherwise the same answer as for a number that does not exist."""
     appeal = uow.repo.appeal(number)
     if appeal is None:
         raise AppealNotFound(number)
-    if not can_reach(actor, appeal):
+    if not sees(uow, registry, actor, appeal):
         raise OutsideJurisdiction(actor.username, number)
     return appeal
 
@@ -125,11 +134,7 @@ def submit(
     enterprise = uow.repo.enterprise(enterprise_id)
     if enterprise is None:
         raise EnterpriseNotFound(enterprise_id)
-    if actor.role == Role.ENTERPRISE_CONTACT and actor.enterprise_id != enterprise_id:
-        raise OutsideJurisdiction(username, f"for enterprise {enterprise_id}")
-    if actor.role != Role.ENTERPRISE_CONTACT and not (
-        enterprise.building_path.startswith(actor.scope_path) or enterprise.specialist_id == actor.id
-    ):
+    if not may_submit_for(actor, enterprise_id, enterprise.building_path, enterprise.specialist_id):
         raise OutsideJurisdiction(username, f"for enterprise {enterprise_id}")
     now = ctx.clock.now()
     cleaned, problems = clean_form(definition.fields, data)
@@ -224,7 +229,7 @@ def fire(
     data: Mapping[str, Any] | None = None,
     expected_version: int | None = None,
 ) -> Outcome:
-    actor, appeal = load_for_change(uow, number, username)
+    actor, appeal = load_for_change(uow, ctx.registry, number, username)
     if expected_version is not None and expected_version != appeal.version:
         raise VersionConflict(number, expected_version, appeal.version)
     loaded = ctx.registry.get(uow, appeal.definition_id)
@@ -232,8 +237,8 @@ def fire(
     spec = definition.transition(appeal.state, trigger)
     if spec is None:
         raise TransitionNotAllowed(number, appeal.state, trigger, _triggers_for(definition, appeal, actor))
-    if not role_may_fire(actor.role, spec, appeal.level):
-        raise RoleNotAllowed(username, actor.role, trigger, allowed_roles(spec, appeal.level))
+    if not may_fire(actor.role, spec, appeal.level):
+        raise RoleNotAllowed(username, actor.role, trigger, roles_that_may_fire(spec, appeal.level))
     comment = _clean_comment(comment)
     if spec.comment is CommentRule.REQUIRED and not comment:
         raise CommentRequired(number, trigger)
@@ -305,18 +310,27 @@ def assign(
     expected_version: int | None = None,
 ) -> Outcome:
     actor = load_actor(uow, username)
-    appeal = load_reachable(uow, number, actor)
+    appeal = load_reachable(uow, ctx.registry, number, actor)
     if expected_version is not None and expected_version != appeal.version:
         raise VersionConflict(number, expected_version, appeal.version)
     if not appeal.is_open:
         raise TransitionNotAllowed(number, appeal.state, "assign", [])
-    may_assign = {Role.BUILDING_STAFF, *SUPERVISOR_ROLES, Role.SYSTEM}
-    if actor.role not in may_assign and not (appeal.assignee_id == actor.id and actor.role != Role.ENTERPRISE_CONTACT):
-        raise RoleNotAllowed(username, actor.role, "assign", {*may_assign, "the current assignee"})
+    if not may_assign(actor, appeal):
+        raise RoleNotAllowed(username, actor.role, "assign", assigners(appeal))
     target = load_actor(uow, to_username)
-    if target.role == Role.ENTERPRISE_CONTACT or not can_reach(target, appeal):
+    department = department_unit(uow, ctx.registry, appeal)
+    if not may_receive(target, appeal, department):
+        holder = uow.repo.units_by_id([unit_at_level(appeal.building_path, Level(appeal.level))])
+        code = next((str(u.code) for u in holder.values()), holding_path(appeal))
+        if department is not None:
+            unit = uow.repo.units_by_id([department]).get(department)
+            raise InvalidInput(
+                f"cannot assign appeal {number} to {to_username!r}: its current step is worked by the department "
+                f"{unit.code if unit else department}; only that department's officers may be given it"
+            )
         raise InvalidInput(
-            f"cannot assign appeal {number} to {to_username!r}: the appeal is outside that user's jurisdiction"
+            f"cannot assign appeal {number} to {to_username!r}: only people of the {appeal.level} level holding it "
+            f"(the unit {code}) may be given it"
         )
     now = ctx.clock.now()
     _write(
@@ -357,7 +371,7 @@ def assign(
 def comment(uow: UnitOfWork, ctx: Context, *, number: str, username: str, text: str) -> int:
     """Comments do not move the version: they never conflict with a state change."""
     actor = load_actor(uow, username)
-    appeal = load_reachable(uow, number, actor)
+    appeal = load_reachable(uow, ctx.registry, number, actor)
     body = _clean_comment(text)
     if not body:
         raise InvalidInput("a comment needs some text")
@@ -392,7 +406,7 @@ def escalate(
 ) -> Outcome:
     """Move the appeal one level up the chain ("beyond this level's power") or, with SENT_DOWN, one down."""
     actor = load_actor(uow, username)
-    appeal = load_reachable(uow, number, actor)
+    appeal = load_reachable(uow, ctx.registry, number, actor)
     if expected_version is not None and expected_version != appeal.version:
         raise VersionConflict(number, expected_version, appeal.version)
     going_up = kind == EventKind.ESCALATED
@@ -403,13 +417,11 @@ def escalate(
     if not appeal.is_open:
         raise EscalationNotPossible(number, f"it is finished (state {appeal.state!r})")
     level = Level(appeal.level)
-    holders = ROLES_OF_LEVEL[level]
-    holds_it = appeal.assignee_id == actor.id and actor.role != Role.ENTERPRISE_CONTACT
-    if actor.role not in holders and actor.role != Role.SYSTEM and not holds_it:
-        raise RoleNotAllowed(username, actor.role, action, {*holders, "the current assignee"})
+    if actor.role != Role.SYSTEM and not holds_level(actor, appeal):
+        raise RoleNotAllowed(username, actor.role, action, movers(appeal))
     definition = ctx.registry.get(uow, appeal.definition_id).spec
-    target = level.above() if going_up else level.below()
-    if target is None or (not going_up and target.rank < definition.start_level.rank):
+    target = escalation_target(actor, appeal) if going_up else send_down_target(actor, appeal, definition.start_level)
+    if target is None:
         where = "the district is the top of the chain" if going_up else f"it is already at the {level} level"
         raise EscalationNotPossible(number, where)
     outcome = move_level(uow, ctx, appeal, target, actor_id=actor.id, reason=text, kind=kind)
@@ -536,19 +548,21 @@ def _clean_comment(text: str | None) -> str | None:
 def _triggers_for(definition: AppealDefinition, appeal: AppealRecord, actor: Actor) -> list[str]:
     """Triggers possible from the current state: the actor's own if any, else all, so the message helps."""
     possible = definition.transitions_from(appeal.state)
-    mine = [t.trigger for t in possible if role_may_fire(actor.role, t, appeal.level)]
+    mine = [t.trigger for t in possible if may_fire(actor.role, t, appeal.level)]
     return mine or [t.trigger for t in possible]
 
 
 def _assignee_for(uow: UnitOfWork, definition: AppealDefinition, appeal: AppealRecord, state: str) -> int | None:
     """Who holds the appeal in `state`: kept when the acting role does not change, else found by role."""
     spec = definition.states[state]
-    if spec.terminal or spec.role is None:
+    level = Level(appeal.level)
+    holder = holder_role(spec, level)
+    if holder is None:
         return None
     previous = definition.states.get(appeal.state)
-    if appeal.assignee_id is not None and previous is not None and previous.role == spec.role and spec.role != CHAIN:
+    if appeal.assignee_id is not None and previous is not None and holder_role(previous, level) == holder:
         return appeal.assignee_id
-    role = LEAD_ROLE_OF_LEVEL[Level(appeal.level)] if spec.role == CHAIN else Role(spec.role)
+    role = Role(holder)
     if role == Role.ENTERPRISE_CONTACT:
         return uow.repo.contact_of(appeal.enterprise_id, prefer=appeal.submitted_by_id)
     if role == Role.SPECIALIST and appeal.specialist_id is not None:

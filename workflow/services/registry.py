@@ -97,7 +97,7 @@ class DefinitionRegistry:
             row = uow.repo.definition_version(definition_id)
             if row is None:
                 raise DefinitionNotFound(f"#{definition_id}", self._current)
-            spec = load_definition_text(row.source, f"{row.name} v{row.version} (stored)")
+            spec = load_definition_text(row.source, f"{row.name} v{row.version} (stored)", stored=True)
             loaded = self._by_id[definition_id] = LoadedDefinition(row.id, row.version, spec, CompiledMachine(spec))
         return loaded
 

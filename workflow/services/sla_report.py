@@ -3,6 +3,7 @@ and how fast the chain responds and resolves."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,12 @@ def at_risk_by(now: datetime) -> ColumnElement[bool]:
         or_(appeals.c.breached_at.is_(None), appeals.c.breached_at > now),
         or_(appeals.c.due_at.is_(None), appeals.c.due_at > now),
     )
+
+
+# Appeals that ended without being resolved by anyone: counted on their own, out of the resolution rates'
+# denominators (a withdrawn appeal's decided_at says its clock stopped, not that it was solved). `merged`
+# is reserved for duplicates merged into another appeal.
+UNRESOLVED_ENDINGS = ("withdrawn", "merged")
 
 
 # Two counts of one index range in one integer (SCALE x all + some): a scalar subquery returns one
@@ -109,11 +116,19 @@ def _count(condition: ColumnElement[bool]) -> Any:
     return func.sum(case((condition, 1), else_=0))
 
 
-def sla_summary(uow: UnitOfWork, now: datetime, unit_code: str | None = None, *, past: bool = False) -> dict[str, Any]:
+def sla_summary(
+    uow: UnitOfWork,
+    now: datetime,
+    unit_code: str | None = None,
+    *,
+    past: bool = False,
+    extra: Sequence[ColumnElement[bool]] = (),
+) -> dict[str, Any]:
     """Counts over open appeals per chain level and holding unit.
 
-    `past` (an as-of moment was asked for) leaves out appeals submitted later."""
-    conditions: list[ColumnElement[bool]] = [IS_OPEN]
+    `past` (an as-of moment was asked for) leaves out appeals submitted later; `extra` narrows the appeals
+    counted (a department officer's)."""
+    conditions: list[ColumnElement[bool]] = [IS_OPEN, *extra]
     scope = None
     if unit_code is not None:
         scope = uow.repo.unit_by_code(unit_code)
@@ -151,9 +166,15 @@ def sla_summary(uow: UnitOfWork, now: datetime, unit_code: str | None = None, *,
     }
 
 
-def sla_rates(uow: UnitOfWork, unit_code: str | None = None, since: datetime | None = None) -> dict[str, Any]:
-    """Response and resolution over appeals submitted since `since` (all if None)."""
-    conditions: list[ColumnElement[bool]] = []
+def sla_rates(
+    uow: UnitOfWork,
+    unit_code: str | None = None,
+    since: datetime | None = None,
+    extra: Sequence[ColumnElement[bool]] = (),
+) -> dict[str, Any]:
+    """Response and resolution over appeals submitted since `since` (all if None); withdrawn (and merged)
+    appeals are counted on their own and left out of the resolution rates."""
+    conditions: list[ColumnElement[bool]] = [*extra]
     if since is not None:
         conditions.append(appeals.c.created_at >= since)
     if unit_code is not None:
@@ -162,17 +183,21 @@ def sla_rates(uow: UnitOfWork, unit_code: str | None = None, since: datetime | N
             raise UnitNotFound(unit_code)
         subtree = select(units.c.id).where(units.c.path.startswith(scope.path, autoescape=True))
         conditions.append(appeals.c.unit_id.in_(subtree.scalar_subquery()))
+    resolvable = appeals.c.state.not_in(UNRESOLVED_ENDINGS)
+    decided_here = and_(appeals.c.decided_at.is_not(None), resolvable)
     row = uow.connection.execute(
         select(
             func.count().label("submitted"),
             func.count(appeals.c.first_response_at).label("responded"),
             func.avg(appeals.c.first_response_s).label("avg_response_s"),
-            func.count(appeals.c.decided_at).label("decided"),
-            func.avg(appeals.c.decision_s).label("avg_decision_s"),
-            _count(and_(appeals.c.decided_at.is_not(None), appeals.c.breached_at.is_(None))).label("on_time"),
+            _count(decided_here).label("decided"),
+            func.avg(case((decided_here, appeals.c.decision_s))).label("avg_decision_s"),
+            _count(and_(decided_here, appeals.c.breached_at.is_(None))).label("on_time"),
+            *(_count(appeals.c.state == state).label(state) for state in UNRESOLVED_ENDINGS),
         ).where(*conditions)
     ).one()
-    submitted, decided = int(row.submitted), int(row.decided)
+    submitted, decided = int(row.submitted), int(row.decided or 0)
+    unresolved = {state: int(getattr(row, state) or 0) for state in UNRESOLVED_ENDINGS}
 
     def rate(part: int, whole: int) -> float | None:
         return round(part / whole, 4) if whole else None
@@ -187,7 +212,8 @@ def sla_rates(uow: UnitOfWork, unit_code: str | None = None, since: datetime | N
         "response_rate": rate(int(row.responded), submitted),
         "avg_working_time_to_first_response": mean(row.avg_response_s),
         "decided": decided,
-        "resolution_rate": rate(decided, submitted),
+        **unresolved,
+        "resolution_rate": rate(decided, submitted - sum(unresolved.values())),
         "avg_working_time_to_resolution": mean(row.avg_decision_s),
         "resolved_within_limit_rate": rate(int(row.on_time or 0), decided),
     }

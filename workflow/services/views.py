@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from workflow.domain.appeal import AppealRecord, EventRecord
+from workflow.domain.authorization import Action, ActionKind
 from workflow.domain.sla import SlaPlanner, status_at, working_time_left
 from workflow.domain.spec import AppealDefinition, FieldSpec, TransitionSpec, pick_title
 from workflow.local_time import SHANGHAI as SHANGHAI  # re-exported: pages import the zone from here
@@ -51,6 +52,73 @@ def transition_view(spec: TransitionSpec, locale: str = "zh-CN") -> dict[str, An
         "fields": [field_view(f, locale) for f in spec.fields],
         "comment_required": spec.comment.value == "required",
     }
+
+
+# The engine's own moves, titled as pages show them.
+MOVE_TITLES = {
+    "escalate": {"zh-CN": "上报上一级", "en": "Escalate one level up"},
+    "send_down": {"zh-CN": "交下一级办理", "en": "Send down one level"},
+    "assign": {"zh-CN": "转交他人", "en": "Assign to someone else"},
+    "comment": {"zh-CN": "添加备注", "en": "Add a comment"},
+}
+LEVEL_NAMES = {
+    "building": {"zh-CN": "楼宇", "en": "building"},
+    "community": {"zh-CN": "社区", "en": "community"},
+    "subdistrict": {"zh-CN": "街道", "en": "sub-district"},
+    "district": {"zh-CN": "区级", "en": "district"},
+}
+
+
+def action_view(action: Action, state: str, locale: str = "zh-CN") -> dict[str, Any]:
+    """One thing the caller may do now, in one shape for every kind: a definition's trigger (`kind`
+    "transition", the keys of `transition_view`), a chain move ("chain": escalate and send_down take a required
+    reason and name the `level` they lead to, assign a required `username` out of `targets`) or "comment"."""
+    if action.transition is not None:
+        return {"action": action.name, "kind": action.kind, **transition_view(action.transition, locale)}
+    fields: list[dict[str, Any]] = []
+    if action.name == "assign":
+        fields.append(
+            {
+                "name": "username",
+                "type": "choice",
+                "required": True,
+                "title": "交给" if locale != "en" else "Give it to",
+                "choices": [t.username for t in action.targets],
+                "choice_titles": {t.username: f"{t.display_name} · {t.username}" for t in action.targets},
+            }
+        )
+    elif action.kind == ActionKind.COMMENT:
+        fields.append(
+            {
+                "name": "text",
+                "type": "text",
+                "required": True,
+                "title": pick_title(MOVE_TITLES["comment"], locale),
+                "choices": [],
+                "max_length": 4000,
+            }
+        )
+    view: dict[str, Any] = {
+        "action": action.name,
+        "kind": action.kind,
+        "trigger": action.name,
+        "title": pick_title(MOVE_TITLES[action.name], locale),
+        "sources": [state],
+        "dest": state,  # the state stays; the holder changes
+        "roles": sorted(action.roles),
+        "guards": [],
+        "required_fields": [f["name"] for f in fields],
+        "fields": fields,
+        "comment_required": action.comment_required,
+    }
+    if action.level is not None:
+        view["level"] = action.level.value
+        view["level_title"] = pick_title(LEVEL_NAMES[action.level.value], locale)
+    if action.name == "assign":
+        view["targets"] = [
+            {"username": t.username, "display_name": t.display_name, "role": t.role} for t in action.targets
+        ]
+    return view
 
 
 def definition_view(definition: AppealDefinition, version: int | None = None, locale: str = "zh-CN") -> dict[str, Any]:

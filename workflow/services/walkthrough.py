@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from workflow.domain.appeal import allowed_roles
+from workflow.domain.authorization import roles_that_may_fire
 from workflow.domain.guards import GUARDS
 from workflow.domain.spec import AppealDefinition, FieldSpec, FieldType, TransitionSpec, pick_title
 from workflow.errors import WorkflowError
@@ -143,7 +143,7 @@ class Walkthrough:
         record = self.wf.record(number)
         definition = self.wf.registry.spec_of(record.definition_id)
         transition = definition.transition(record.state, trigger)
-        roles = sorted(allowed_roles(transition, record.level)) if transition else []
+        roles = sorted(roles_that_may_fire(transition, record.level)) if transition else []
         assignee = self.wf.show(number)["assignee"]
         if assignee and any(a["trigger"] == trigger for a in self.wf.actions(number, as_user=assignee)):
             return str(assignee)  # the person holding the appeal acts when they can

@@ -9,10 +9,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from workflow.clock import Clock
-from workflow.domain.appeal import Actor, AppealRecord, EventRecord, Snapshot, can_reach, replay, role_may_fire
+from workflow.domain.appeal import Actor, AppealRecord, EventRecord, Snapshot, replay
 from workflow.domain.calendar import WorkingCalendar
-from workflow.domain.guards import GUARDS
-from workflow.domain.machine import CompiledMachine
 from workflow.domain.org import Level
 from workflow.domain.sla import SlaPlanner
 from workflow.errors import AppealNotFound, DefinitionNotFound, InvalidInput, UnitNotFound
@@ -20,10 +18,11 @@ from workflow.persistence.repository import IS_OPEN
 from workflow.persistence.repository import appeals as appeals_table
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services import commands
+from workflow.services.access import actions_for, department_filter, routed_states, sees
 from workflow.services.commands import Context, Outcome, load_actor, load_reachable
 from workflow.services.registry import DefinitionRegistry
 from workflow.services.sla_report import at_risk_by, breached_by, sla_rates, sla_summary
-from workflow.services.views import appeal_view, definition_view, event_view, sla_view, transition_view
+from workflow.services.views import action_view, appeal_view, definition_view, event_view, sla_view
 
 T = TypeVar("T")
 
@@ -161,10 +160,11 @@ class Workflow:
             return self._load(uow, number, None)
 
     def actions(self, number: str, *, as_user: str, locale: str = "zh-CN") -> list[dict[str, Any]]:
-        """The triggers this user may fire now, with the fields each needs."""
+        """Everything this user may do on the appeal now (workflow.domain.authorization.available_actions):
+        the definition's triggers and the chain's moves, each with what it requires."""
         with self._read() as uow:
             actor = load_actor(uow, as_user)
-            return self._actions(uow, actor, load_reachable(uow, number, actor), locale)
+            return self._actions(uow, actor, load_reachable(uow, self.registry, number, actor), locale)
 
     def show_with_actions(
         self, number: str, *, as_user: str, locale: str = "zh-CN", after_change: bool = False
@@ -174,18 +174,18 @@ class Workflow:
         (a not-found after a change that went through would invite a retry)."""
         with self._read() as uow:
             actor = load_actor(uow, as_user)
-            appeal = self._load(uow, number, None) if after_change else load_reachable(uow, number, actor)
+            if after_change:
+                appeal = self._load(uow, number, None)
+                reachable = sees(uow, self.registry, actor, appeal)
+            else:
+                appeal, reachable = load_reachable(uow, self.registry, number, actor), True
             view = self._views(uow, [appeal], locale)[0]
-            view["actions"] = self._actions(uow, actor, appeal, locale) if can_reach(actor, appeal) else []
+            view["actions"] = self._actions(uow, actor, appeal, locale) if reachable else []
             return view
 
     def _actions(self, uow: UnitOfWork, actor: Actor, appeal: AppealRecord, locale: str) -> list[dict[str, Any]]:
-        loaded = self.registry.get(uow, appeal.definition_id)
-        return [
-            transition_view(t, locale)
-            for t in loaded.spec.transitions_from(appeal.state)
-            if role_may_fire(actor.role, t, appeal.level) and _guards_could_pass(loaded.machine, appeal, t.trigger)
-        ]
+        actions = actions_for(uow, self.registry, actor, appeal)
+        return [action_view(action, appeal.state, locale) for action in actions]
 
     def list_appeals(
         self,
@@ -217,6 +217,7 @@ class Workflow:
                 holder = load_actor(uow, assignee)
                 extra.append(appeals_table.c.assignee_id == holder.id)
             scope = load_actor(uow, as_user) if as_user else None
+            routed = routed_states(uow, self.registry, scope) if scope is not None else {}
             unit_path = None
             if unit is not None:
                 row = uow.repo.unit_by_code(unit)
@@ -228,6 +229,7 @@ class Workflow:
                 type=type,
                 unit_path=unit_path,
                 scope=scope,
+                routed=routed,
                 open_only=open_only,
                 limit=limit,
                 offset=offset,
@@ -236,12 +238,19 @@ class Workflow:
             return self._views(uow, records, locale), total
 
     def sla_report(
-        self, *, unit: str | None = None, as_of: datetime | None = None, since: datetime | None = None
+        self,
+        *,
+        unit: str | None = None,
+        as_of: datetime | None = None,
+        since: datetime | None = None,
+        as_user: str | None = None,
     ) -> dict[str, Any]:
-        """Open / at risk / breached / paused per level and unit as of a moment, plus response rates."""
+        """Open / at risk / breached / paused per level and unit as of a moment, plus response rates; with
+        `as_user`, only the appeals of that user's view (a department officer: their department's)."""
         with self._read() as uow:
-            summary = sla_summary(uow, as_of or self.clock.now(), unit, past=as_of is not None)
-            summary["rates"] = sla_rates(uow, unit, since)
+            extra = department_filter(uow, self.registry, load_actor(uow, as_user)) if as_user else []
+            summary = sla_summary(uow, as_of or self.clock.now(), unit, past=as_of is not None, extra=extra)
+            summary["rates"] = sla_rates(uow, unit, since, extra)
             return summary
 
     def _check_filters(self, uow: UnitOfWork, type: str | None, state: str | None) -> None:
@@ -334,7 +343,7 @@ class Workflow:
 
     def _load(self, uow: UnitOfWork, number: str, as_user: str | None) -> AppealRecord:
         if as_user is not None:
-            return load_reachable(uow, number, load_actor(uow, as_user))
+            return load_reachable(uow, self.registry, number, load_actor(uow, as_user))
         appeal = uow.repo.appeal(number)
         if appeal is None:
             raise AppealNotFound(number)
@@ -363,12 +372,3 @@ class Workflow:
                 )
             )
         return views
-
-
-def _guards_could_pass(machine: CompiledMachine, appeal: AppealRecord, trigger: str) -> bool:
-    """Guards reading fields the actor has yet to supply cannot be judged now; the rest can."""
-    spec = machine.definition.transition(appeal.state, trigger)
-    if spec is None:
-        return False
-    supplied = frozenset(f.name for f in spec.fields)
-    return all(GUARDS[g].check(appeal.data) for g in spec.guards if GUARDS[g].judgeable_without(supplied))

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from notifications.inbox import inbox_view, mark_read
-from workflow.domain.org import SUPERVISOR_ROLES, Role
+from workflow.domain.authorization import SUMMARY_ROLES
 from workflow.errors import NotPermitted
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.accounts import Accounts, NotSignedIn, Session
@@ -120,8 +120,13 @@ class FormField(Answer):
 
 
 class Action(Answer):
-    """A trigger the caller may fire now, with the fields it takes."""
+    """Something the caller may do now, with what it requires: a definition's trigger (`kind` "transition", POST
+    .../actions/{trigger}), a chain move (`kind` "chain": `escalate` and `send_down`, whose required comment is the
+    body's `reason` and which name the `level` they lead to; `assign`, whose required `username` is one of
+    `targets`), or `comment`. `trigger` repeats `action`."""
 
+    action: str
+    kind: str
     trigger: str
     title: str
     sources: list[str]
@@ -195,7 +200,7 @@ class Appeal(Answer):
 
 
 class AppealWithActions(Appeal):
-    actions: list[Action] = Field(description="the triggers the caller may fire now, with the fields each needs")
+    actions: list[Action] = Field(description="everything the caller may do now, with what each requires")
 
 
 class AppealPage(Answer):
@@ -439,6 +444,18 @@ def show_appeal(number: str, wf: WF, me: Caller) -> dict[str, Any]:
     return wf.show_with_actions(number, as_user=me.actor.username, locale=me.actor.locale)
 
 
+@router.get(
+    "/appeals/{number}/actions",
+    response_model=list[Action],
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+    tags=["appeals"],
+)
+def appeal_actions(number: str, wf: WF, me: Caller) -> list[dict[str, Any]]:
+    """Everything the caller may do on the appeal now (the `actions` of the appeal, and of `appeals case actions`)."""
+    return wf.actions(number, as_user=me.actor.username, locale=me.actor.locale)
+
+
 @router.post(
     "/appeals/{number}/actions/{trigger}",
     response_model=AppealWithActions,
@@ -519,12 +536,12 @@ def comment(number: str, body: CommentCreate, wf: WF, me: Caller) -> dict[str, A
 def sla_summary(wf: WF, me: Caller, unit: Annotated[str | None, Query(max_length=32)] = None) -> dict[str, Any]:
     """Counts per level and unit in the caller's jurisdiction, with response and resolution rates."""
     actor = me.actor
-    if actor.role not in SUPERVISOR_ROLES | {Role.BUILDING_STAFF, Role.BUREAU_OFFICER}:
+    if actor.role not in SUMMARY_ROLES:
         raise NotPermitted(f"the SLA summary is for supervisors; user {actor.username!r} has role {actor.role!r}")
     scope_code = wf.unit_code_of_path(actor.scope_path)
     if unit is not None and not wf.unit_within(unit, actor.scope_path):
         raise NotPermitted(f"unit {unit!r} is outside the jurisdiction of user {actor.username!r}")
-    return wf.sla_report(unit=unit or scope_code)
+    return wf.sla_report(unit=unit or scope_code, as_user=actor.username)
 
 
 @router.get("/inbox", response_model=Inbox, response_model_exclude_unset=True, responses=ERRORS, tags=["notices"])

@@ -15,7 +15,6 @@ from markupsafe import Markup
 from starlette.datastructures import FormData
 
 from workflow.domain.guards import GUARDS
-from workflow.domain.org import ROLES_OF_LEVEL, Level, Role
 from workflow.domain.spec import AppealDefinition, FieldSpec, FieldType, pick_title
 from workflow.errors import (
     AppealNotFound,
@@ -34,7 +33,6 @@ from workflow.web.diagram import state_diagram
 from workflow.web.errors import status_of
 from workflow.web.i18n import field_message, guard_message, problem_message, system_reason, t, title_of
 from workflow.web.page_support import (
-    ASSIGNERS,
     CheckedForm,
     Me,
     Viewer,
@@ -51,15 +49,6 @@ from workflow.web.page_support import (
 )
 
 router = APIRouter(include_in_schema=False)
-
-
-def _assignees(wf: Workflow, appeal: dict[str, Any]) -> list[dict[str, Any]]:
-    """People of the holding unit's subtree who could take the appeal over (the engine checks again)."""
-    code = appeal["unit"]["code"]
-    if not code:
-        return []
-    people = [u for u in wf.users(unit=code) if u["active"] and u["role"] != Role.ENTERPRISE_CONTACT]
-    return [u for u in people if u["username"] != appeal["assignee"]][:200]
 
 
 def _spec_of(wf: Workflow, number: str) -> AppealDefinition:
@@ -158,7 +147,11 @@ def _appeal_page(
     user, locale = me.actor.username, me.locale
     appeal = wf.show_with_actions(number, as_user=user, locale=locale)  # the jurisdiction check: 404 otherwise
     localise_units(wf, [appeal], locale)
-    actions = appeal.pop("actions")
+    # Exactly the list of workflow.domain.authorization.available_actions: the definition's triggers as forms,
+    # then the chain's moves and the comment box, each shown only when listed.
+    listed = appeal.pop("actions")
+    actions = [a for a in listed if a["kind"] == "transition"]
+    chain = {a["action"]: a for a in listed if a["kind"] != "transition"}
     history = wf.history(number, as_user=user)
     spec = _spec_of(wf, number)
     done_titles = {tr.trigger: pick_title(tr.title, locale) for tr in spec.transitions}
@@ -169,18 +162,8 @@ def _appeal_page(
     ordered = {f.name: data[f.name] for f in spec.fields if f.name in data} | data
     form = _facts(_fields_of(spec), ordered, locale)
     entered = next((e for e in reversed(history) if e["kind"] == "fired" and e["to"] == appeal["state"]), None)
-    level = Level(appeal["level"])
-    # Moving along the chain is for whoever holds the level; an enterprise waited on holds no level.
-    holds_level = me.actor.role != Role.ENTERPRISE_CONTACT and (
-        me.actor.role in ROLES_OF_LEVEL[level] or appeal["assignee"] == user
-    )
-    below = level.below()
-    may_escalate = appeal["is_open"] and holds_level and level.above() is not None
-    may_send_down = appeal["is_open"] and holds_level and below is not None and below.rank >= spec.start_level.rank
-    may_assign = appeal["is_open"] and (
-        me.actor.role in ASSIGNERS or (appeal["assignee"] == user and me.actor.role != Role.ENTERPRISE_CONTACT)
-    )
-    candidates = _assignees(wf, appeal) if may_assign else []
+    up, down = chain.get("escalate"), chain.get("send_down")
+    candidates = chain["assign"]["targets"] if "assign" in chain else []
     for action in actions:
         values = failed["values"] if failed and failed["trigger"] == action["trigger"] else {}
         action["inputs"] = {f["name"]: input_value(f, values.get(f["name"])) for f in action["fields"]}
@@ -197,11 +180,12 @@ def _appeal_page(
         "diagram": Markup(
             state_diagram(spec, current=appeal["state"], visited={e["to"] for e in history if e["to"]}, locale=locale)
         ),
-        "may_escalate": may_escalate,
-        "next_level": title_of("level", level.above(), locale) if level.above() else "",
-        "may_send_down": may_send_down,
-        "lower_level": title_of("level", below, locale) if below else "",
+        "may_escalate": up is not None,
+        "next_level": title_of("level", up["level"], locale) if up else "",
+        "may_send_down": down is not None,
+        "lower_level": title_of("level", down["level"], locale) if down else "",
         "candidates": candidates,
+        "may_comment": "comment" in chain,
         "flash": flash,
         "failed": failed,
         "running_for": running_for(wf, wf.clock.now()),
@@ -246,7 +230,8 @@ def appeal_page(
 def fire_action(request: Request, number: str, trigger: str, me: Me, form: CheckedForm) -> Response:
     wf = workflow_of(request)
     user = me.actor.username
-    action = next((a for a in wf.actions(number, as_user=user, locale=me.locale) if a["trigger"] == trigger), None)
+    listed = wf.actions(number, as_user=user, locale=me.locale)
+    action = next((a for a in listed if a["kind"] == "transition" and a["trigger"] == trigger), None)
     data, typed = form_values(action["fields"] if action else [], form)
     comment, too_long = long_text_of(form, "comment")
     if too_long:

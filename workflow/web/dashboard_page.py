@@ -11,6 +11,7 @@ from markupsafe import Markup
 
 from workflow.errors import AppealNotFound, NotPermitted
 from workflow.persistence.unit_of_work import UnitOfWork
+from workflow.services.access import department_filter
 from workflow.web import charts
 from workflow.web.i18n import t
 from workflow.web.page_queries import child_units, per_building, unit_in_scope, unit_names, weekly_trend, workload
@@ -36,10 +37,11 @@ def dashboard(request: Request, me: Me, unit: str | None = None) -> Response:
         code = str(scope.code) if scope is not None else wf.unit_code_of_path(actor.scope_path)
         top = uow.repo.unit_by_code(code) if code else None
         children = [(str(c.code), str(c.name), str(c.name_en)) for c in child_units(uow, top.id)] if top else []
-        trend = weekly_trend(uow, scope_path, now)
-        load = workload(uow, scope_path, now)
-        buildings = per_building(uow, scope_path, now)
-    report = wf.sla_report(unit=code)
+        mine = department_filter(uow, wf.registry, actor)  # a department officer counts the department's appeals
+        trend = weekly_trend(uow, scope_path, now, extra=mine)
+        load = workload(uow, scope_path, now, extra=mine)
+        buildings = per_building(uow, scope_path, now, extra=mine)
+    report = wf.sla_report(unit=code, as_user=actor.username)
     # The breached appeals themselves, most overdue first: what a supervisor opens next.
     overdue, overdue_total = wf.list_appeals(
         as_user=actor.username, unit=code, overdue=True, limit=BREACHED_LISTED, locale=locale

@@ -1,11 +1,13 @@
 """Read-only queries the pages need beyond the Workflow facade: weekly trends, workload, buildings.
 
 Every query is limited to one subtree of the chain: appeals whose enterprise sits in a building under
-`scope_path` (a user's `Actor.scope_path`, or a unit within it). Core statements, counted in SQL.
+`scope_path` (a user's `Actor.scope_path`, or a unit within it), narrowed by `extra` conditions for a department
+officer (services.access.department_filter). Core statements, counted in SQL.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,7 +18,7 @@ from workflow.domain.appeal import Actor
 from workflow.domain.org import Role, UnitKind
 from workflow.persistence.repository import IS_OPEN, appeals, enterprises, units, users
 from workflow.persistence.unit_of_work import UnitOfWork
-from workflow.services.sla_report import at_risk_by, breached_by
+from workflow.services.sla_report import UNRESOLVED_ENDINGS, at_risk_by, breached_by
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 building = units.alias("page_building")
@@ -40,28 +42,34 @@ def week_starts(now: datetime, weeks: int) -> list[datetime]:
     return [monday - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
 
 
-def weekly_trend(uow: UnitOfWork, scope_path: str, now: datetime, weeks: int = 8) -> list[dict[str, Any]]:
-    """Per week of submission: submitted, responded to and resolved so far, and the two rates."""
+def weekly_trend(
+    uow: UnitOfWork, scope_path: str, now: datetime, weeks: int = 8, extra: Sequence[Any] = ()
+) -> list[dict[str, Any]]:
+    """Per week of submission: submitted, responded to, resolved and withdrawn so far, and the two rates
+    (withdrawn and merged appeals are out of the resolution rate, as in `sla_rates`)."""
     starts = week_starts(now, weeks)
     bounds = [*starts, starts[-1] + timedelta(weeks=1)]
     columns = []
+    resolvable = appeals.c.state.not_in(UNRESOLVED_ENDINGS)
     for i in range(weeks):
         week = and_(appeals.c.created_at >= bounds[i], appeals.c.created_at < bounds[i + 1])
         columns += [
             _count(week).label(f"s{i}"),
             _count(and_(week, appeals.c.first_response_at.is_not(None))).label(f"r{i}"),
-            _count(and_(week, appeals.c.decided_at.is_not(None))).label(f"d{i}"),
+            _count(and_(week, appeals.c.decided_at.is_not(None), resolvable)).label(f"d{i}"),
+            _count(and_(week, appeals.c.state.in_(UNRESOLVED_ENDINGS))).label(f"w{i}"),
         ]
     row = uow.connection.execute(
         select(*columns)
         .select_from(_appeals_in_buildings)
-        .where(within(scope_path), appeals.c.created_at >= bounds[0], appeals.c.created_at < bounds[-1])
+        .where(within(scope_path), appeals.c.created_at >= bounds[0], appeals.c.created_at < bounds[-1], *extra)
     ).one()
     trend = []
     for i, start in enumerate(starts):
         submitted = int(getattr(row, f"s{i}") or 0)
         responded = int(getattr(row, f"r{i}") or 0)
         decided = int(getattr(row, f"d{i}") or 0)
+        withdrawn = int(getattr(row, f"w{i}") or 0)
         trend.append(
             {
                 "week": start.date().isoformat(),
@@ -69,14 +77,17 @@ def weekly_trend(uow: UnitOfWork, scope_path: str, now: datetime, weeks: int = 8
                 "submitted": submitted,
                 "responded": responded,
                 "decided": decided,
+                "withdrawn": withdrawn,
                 "response_rate": responded / submitted if submitted else None,
-                "resolution_rate": decided / submitted if submitted else None,
+                "resolution_rate": decided / (submitted - withdrawn) if submitted > withdrawn else None,
             }
         )
     return trend
 
 
-def workload(uow: UnitOfWork, scope_path: str, now: datetime, limit: int = 30) -> list[dict[str, Any]]:
+def workload(
+    uow: UnitOfWork, scope_path: str, now: datetime, limit: int = 30, extra: Sequence[Any] = ()
+) -> list[dict[str, Any]]:
     """Open appeals per handler (enterprise contacts left out), the most loaded first."""
     rows = uow.connection.execute(
         select(
@@ -88,7 +99,7 @@ def workload(uow: UnitOfWork, scope_path: str, now: datetime, limit: int = 30) -
             _count(at_risk_by(now)).label("at_risk"),
         )
         .select_from(_appeals_in_buildings.join(users, users.c.id == appeals.c.assignee_id))
-        .where(IS_OPEN, within(scope_path), users.c.role != Role.ENTERPRISE_CONTACT.value)
+        .where(IS_OPEN, within(scope_path), users.c.role != Role.ENTERPRISE_CONTACT.value, *extra)
         .group_by(users.c.id, users.c.username, users.c.display_name, users.c.role)
         .order_by(func.count().desc(), users.c.username)
         .limit(limit)
@@ -107,7 +118,7 @@ def workload(uow: UnitOfWork, scope_path: str, now: datetime, limit: int = 30) -
     ]
 
 
-def per_building(uow: UnitOfWork, scope_path: str, now: datetime) -> list[dict[str, Any]]:
+def per_building(uow: UnitOfWork, scope_path: str, now: datetime, extra: Sequence[Any] = ()) -> list[dict[str, Any]]:
     """All appeals ever raised by each building's enterprises, with the open ones split by their clocks."""
     rows = uow.connection.execute(
         select(
@@ -120,7 +131,7 @@ def per_building(uow: UnitOfWork, scope_path: str, now: datetime) -> list[dict[s
             _count(and_(IS_OPEN, at_risk_by(now))).label("at_risk"),
         )
         .select_from(_appeals_in_buildings)
-        .where(within(scope_path))
+        .where(within(scope_path), *extra)
         .group_by(building.c.id, building.c.code, building.c.name, building.c.name_en)
         .order_by(building.c.code)
     ).all()

@@ -27,6 +27,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from notifications.inbox import unread_count
 from workflow.domain.appeal import Actor
+from workflow.domain.authorization import SUBMITTER_ROLES, SUMMARY_ROLES
 from workflow.domain.durations import WorkingDuration
 from workflow.domain.org import SUPERVISOR_ROLES, Role
 from workflow.persistence.unit_of_work import UnitOfWork
@@ -51,10 +52,9 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
-DASHBOARD_ROLES = frozenset({*SUPERVISOR_ROLES, Role.BUILDING_STAFF, Role.BUREAU_OFFICER})
+DASHBOARD_ROLES = SUMMARY_ROLES
 WORKLIST_ROLES = frozenset(Role) - {Role.ENTERPRISE_CONTACT, Role.SYSTEM}
-PORTAL_ROLES = frozenset({Role.ENTERPRISE_CONTACT, Role.SPECIALIST, Role.BUILDING_STAFF})
-ASSIGNERS = frozenset({Role.BUILDING_STAFF, *SUPERVISOR_ROLES})  # as workflow.services.commands.assign allows
+PORTAL_ROLES = SUBMITTER_ROLES  # the portal is where appeals are submitted
 _LOCAL_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
 
 
