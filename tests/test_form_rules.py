@@ -142,7 +142,7 @@ states:
     title: {zh-CN: 已办结, en: Closed}
     terminal: true
 transitions:
-  - {trigger: close, from: open, to: closed, roles: [specialist], title: {zh-CN: 办结, en: Close}}
+  - {trigger: close, from: open, to: closed, roles: [specialist, chain], title: {zh-CN: 办结, en: Close}}
 """
 MESSAGE = "message: {zh-CN: 不对, en: Wrong}"
 
