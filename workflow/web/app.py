@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from workflow.services.accounts import Accounts
 from workflow.services.workflow import Workflow
-from workflow.web import api, errors, pages
+from workflow.web import api, attachment_routes, errors, pages
 from workflow.web.settings import WebSettings
 
 
@@ -23,5 +23,7 @@ def create_app(wf: Workflow, settings: WebSettings) -> FastAPI:
     app.state.accounts = Accounts(wf.clock, settings.token_ttl)
     errors.install(app)
     app.include_router(api.router)
+    app.include_router(attachment_routes.api_router)
+    app.include_router(attachment_routes.page_router)
     pages.install(app)  # after the JSON handlers: it wraps them to answer pages in HTML
     return app

@@ -218,6 +218,8 @@ EVENT_TITLES: dict[str, tuple[str, str]] = {
     "sent_down": ("下派", "Sent down"),
     "breached": ("超时", "Breached"),
     "recomputed": ("重新计算时限", "Time limits recomputed"),
+    "file_added": ("上传附件", "File added"),
+    "file_removed": ("移除附件", "File removed"),
 }
 CHANNEL_TITLES: dict[str, tuple[str, str]] = {
     "online": ("线上", "online"),

@@ -1,0 +1,255 @@
+"""Attachments on SQLite and PostgreSQL: types by content, the size limit, content stored once,
+downloads only for those who see the appeal, removal kept in the audit, and the checklist per item."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import OUTDOOR_EVENT, table_counts
+from workflow.clock import FrozenClock
+from workflow.domain.file_types import FILE_TYPES, clean_name
+from workflow.errors import FileRefused, FileTooLarge, InvalidInput, OutsideJurisdiction
+from workflow.persistence.unit_of_work import UnitOfWork
+from workflow.services.accounts import Accounts
+from workflow.services.attachments import Attachments, FileSettings
+from workflow.services.audit import verify
+from workflow.services.workflow import Workflow
+from workflow.web.app import create_app
+from workflow.web.settings import WebSettings
+
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
+EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 100 + b"This program cannot be run"
+
+
+def zipped(*names: str) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as package:
+        for name in names:
+            package.writestr(name, "<x/>")
+    return out.getvalue()
+
+
+def blobs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def files(demo: Workflow, files_dir: Path) -> Attachments:
+    return Attachments(demo, FileSettings(files_dir, max_bytes=4096))
+
+
+@pytest.fixture
+def number(demo: Workflow) -> str:
+    appeal = demo.submit("outdoor_event_permit", enterprise_id=1, as_user="contact-0001", data=OUTDOOR_EVENT)
+    return str(appeal["number"])
+
+
+def attach(files: Attachments, number: str, content: bytes, name: str, user: str = "contact-0001", **kw: Any) -> Any:
+    return files.attach(number, name, iter([content]), as_user=user, **kw)
+
+
+# --- types by content, names cleaned ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [
+        (PDF, "pdf"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "jpeg"),
+        (PNG, "png"),
+        (zipped("OFD.xml", "Doc_0/Document.xml"), "ofd"),
+        (zipped("[Content_Types].xml", "word/document.xml"), "docx"),
+        (zipped("[Content_Types].xml", "xl/workbook.xml"), "xlsx"),
+    ],
+)
+def test_each_allowed_type_is_known_by_its_content_whatever_its_name(
+    files: Attachments, number: str, content: bytes, kind: str
+) -> None:
+    added = attach(files, number, content, "scan.bin")
+    assert added["content_type"] == FILE_TYPES[kind].media_type
+
+
+def test_a_renamed_executable_is_refused_naming_the_allowed_types_and_nothing_is_left(
+    files: Attachments, number: str, files_dir: Path
+) -> None:
+    before = table_counts(files.wf.engine)
+    with pytest.raises(FileRefused) as refused:
+        attach(files, number, EXE, "营业执照.pdf")
+    assert "not one of the allowed types: PDF, JPEG, PNG, OFD, DOCX, XLSX" in str(refused.value)
+    with pytest.raises(FileRefused, match="allowed types"):  # a ZIP that is no OFD or Office file
+        attach(files, number, zipped("evil.exe"), "plan.docx")
+    assert table_counts(files.wf.engine) == before
+    assert blobs(files_dir) == [], "a refused file leaves nothing on disk"
+
+
+def test_a_file_over_the_size_limit_is_refused_naming_the_limit(
+    files: Attachments, number: str, files_dir: Path
+) -> None:
+    before = table_counts(files.wf.engine)
+    chunks = iter([PDF, b"x" * 4096])
+    with pytest.raises(FileTooLarge, match="at most 4096 bytes"):
+        files.attach(number, "big.pdf", chunks, as_user="contact-0001")
+    assert table_counts(files.wf.engine) == before
+    assert blobs(files_dir) == []
+    assert attach(files, number, PDF + b"x" * (4096 - len(PDF)), "exactly.pdf")["size"] == 4096
+
+
+def test_names_lose_folders_control_and_reserved_characters_and_keep_chinese() -> None:
+    pdf = FILE_TYPES["pdf"]
+    assert clean_name("C:\\Users\\张三\\营业执照.pdf", pdf) == "营业执照.pdf"
+    assert clean_name("../../etc/passwd", pdf) == "passwd"
+    assert clean_name('a\x00b\r\n<c>:"d".pdf', pdf) == "ab_c__d_.pdf"
+    assert clean_name("...", pdf) == "file.pdf"
+    long = clean_name("很" * 300 + ".pdf", pdf)
+    assert len(long) == 120 and long.endswith(".pdf")
+
+
+# --- stored once, outside the database -----------------------------------------------------------------
+
+
+def test_the_same_content_is_stored_once_under_its_sha256(files: Attachments, number: str, files_dir: Path) -> None:
+    first = attach(files, number, PDF, "a.pdf")
+    second = attach(files, number, PDF, "b.pdf", user="staff-b01")
+    assert first["sha256"] == second["sha256"] and first["id"] != second["id"]
+    sha = first["sha256"]
+    assert blobs(files_dir) == [files_dir / sha[:2] / sha[2:4] / sha]
+    assert [f["name"] for f in files.files(number, as_user="staff-b01")] == ["a.pdf", "b.pdf"]
+    assert [f["uploaded_by"] for f in files.files(number, as_user="contact-0001")] == ["contact-0001", "staff-b01"]
+
+
+def test_an_upload_is_an_audit_event_that_moves_the_version_and_the_chain_stays_sound(
+    files: Attachments, number: str
+) -> None:
+    wf = files.wf
+    added = attach(files, number, PDF, "申请表.pdf", item="application_form")
+    assert wf.show(number)["version"] == 2
+    events = wf.history(number)
+    assert events[-1]["kind"] == "file_added"
+    assert events[-1]["payload"]["sha256"] == added["sha256"]
+    assert events[-1]["payload"]["item"] == "application_form"
+    files.remove(number, added["id"], as_user="contact-0001")
+    assert wf.history(number)[-1]["kind"] == "file_removed"
+    wf.fire(number, "start_pre_check", as_user="staff-b01")
+    report = verify(wf)
+    assert report.ok, report.problems
+
+
+# --- who may ------------------------------------------------------------------------------------------
+
+
+def test_someone_who_cannot_see_the_appeal_can_neither_upload_nor_list_nor_download(
+    files: Attachments, number: str, files_dir: Path
+) -> None:
+    added = attach(files, number, PDF, "a.pdf")
+    for user in ("contact-0031", "staff-b02"):
+        with pytest.raises(OutsideJurisdiction):
+            files.open(number, added["id"], as_user=user)
+        with pytest.raises(OutsideJurisdiction):
+            files.files(number, as_user=user)
+        with pytest.raises(OutsideJurisdiction):
+            attach(files, number, PNG, "b.png", user=user)
+    assert len(blobs(files_dir)) == 1
+    view, path = files.open(number, added["id"], as_user="specialist-b01")
+    assert path.read_bytes() == PDF and view["name"] == "a.pdf"
+
+
+def test_a_checklist_item_must_be_one_of_the_definitions(files: Attachments, number: str) -> None:
+    with pytest.raises(InvalidInput, match="no checklist item 'passport'; its items: application_form, business"):
+        attach(files, number, PDF, "a.pdf", item="passport")
+    attach(files, number, PDF, "licence.pdf", item="business_licence")
+    checklist = {c["item"]: [f["name"] for f in c["files"]] for c in files.checklist(number, as_user="staff-b01")}
+    assert checklist["business_licence"] == ["licence.pdf"]
+    assert checklist["site_plan"] == []
+
+
+def test_a_removal_keeps_the_row_the_blob_and_the_audit(files: Attachments, number: str, files_dir: Path) -> None:
+    added = attach(files, number, PDF, "a.pdf", user="staff-b01")
+    with pytest.raises(Exception, match="may remove only files they uploaded"):
+        files.remove(number, added["id"], as_user="contact-0001")
+    gone = files.remove(number, added["id"], as_user="staff-b01")
+    assert gone["removed_at"] is not None
+    assert files.files(number, as_user="staff-b01") == []
+    assert len(blobs(files_dir)) == 1, "the stored file stays for the audit"
+    removal = files.wf.history(number)[-1]
+    assert (removal["kind"], removal["payload"]["sha256"]) == ("file_removed", added["sha256"])
+    assert table_counts(files.wf.engine)["attachments"] == 1
+
+
+# --- over HTTP -------------------------------------------------------------------------------------------
+
+
+class Http:
+    def __init__(self, wf: Workflow, clock: FrozenClock, client: TestClient) -> None:
+        self.wf, self.client, self.accounts = wf, client, Accounts(clock)
+
+    def headers(self, username: str) -> dict[str, str]:
+        with UnitOfWork(self.wf.engine) as uow:
+            token, _ = self.accounts.issue(uow, username)
+            uow.commit()
+        return {"Authorization": f"Bearer {token}"}
+
+    def upload(self, number: str, as_: str, content: bytes, name: str, **fields: str) -> httpx.Response:
+        return self.client.post(
+            f"/api/v1/appeals/{number}/attachments",
+            headers=self.headers(as_),
+            files={"file": (name, content, "application/octet-stream")},
+            data=fields,
+        )
+
+
+@pytest.fixture
+def http(demo: Workflow, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Http]:
+    monkeypatch.setenv("APPEALS_MAX_UPLOAD_BYTES", "4096")
+    app = create_app(demo, WebSettings(secret_key=SECRET))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Http(demo, clock, client)
+
+
+def test_the_api_uploads_lists_and_downloads_as_an_attachment_of_the_right_type(http: Http, number: str) -> None:
+    answer = http.upload(number, "contact-0001", PDF, "场地平面图.pdf", item="site_plan")
+    assert answer.status_code == 201, answer.text
+    added = answer.json()
+    assert (added["name"], added["item"], added["size"]) == ("场地平面图.pdf", "site_plan", len(PDF))
+    listed = http.client.get(f"/api/v1/appeals/{number}/attachments", headers=http.headers("staff-b01")).json()
+    assert [f["id"] for f in listed["attachments"]] == [added["id"]]
+    assert {c["item"]: len(c["files"]) for c in listed["checklist"]}["site_plan"] == 1
+    got = http.client.get(added["url"], headers=http.headers("contact-0001"))
+    assert got.status_code == 200 and got.content == PDF
+    assert got.headers["content-type"] == "application/pdf"
+    assert got.headers["content-disposition"].startswith("attachment;")
+    assert "filename*=utf-8''%E5%9C%BA" in got.headers["content-disposition"]
+
+
+def test_a_foreign_users_download_is_a_404_like_a_missing_appeal(http: Http, number: str) -> None:
+    added = http.upload(number, "contact-0001", PDF, "a.pdf").json()
+    for user in ("contact-0031", "staff-b02"):
+        answer = http.client.get(added["url"], headers=http.headers(user))
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["error"] == "not_found" and PDF not in answer.content
+    missing = http.client.get(f"/api/v1/appeals/{number}/attachments/999999", headers=http.headers("contact-0001"))
+    assert missing.status_code == 404
+
+
+def test_the_api_refuses_a_renamed_executable_and_a_too_large_file_with_the_error_shape(
+    http: Http, number: str, files_dir: Path
+) -> None:
+    refused = http.upload(number, "contact-0001", EXE, "invoice.pdf")
+    assert refused.status_code == 422, refused.text
+    body = refused.json()
+    assert body["error"] == "file_refused" and "PDF, JPEG, PNG, OFD, DOCX, XLSX" in body["message"]
+    large = http.upload(number, "contact-0001", PDF + b"x" * 5000, "big.pdf")
+    assert large.status_code == 413, large.text
+    assert large.json()["error"] == "file_too_large" and "4096 bytes" in large.json()["message"]
+    assert large.json()["details"]["limit"] == 4096
+    assert blobs(files_dir) == []
+    assert http.wf.show(number)["version"] == 1
