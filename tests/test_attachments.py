@@ -253,3 +253,34 @@ def test_the_api_refuses_a_renamed_executable_and_a_too_large_file_with_the_erro
     assert large.json()["details"]["limit"] == 4096
     assert blobs(files_dir) == []
     assert http.wf.show(number)["version"] == 1
+
+
+# --- the command line -------------------------------------------------------------------------------------
+
+
+def test_the_cli_attaches_and_lists_files_and_refuses_with_one_line(
+    db_url: str, number: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], files_dir: Path
+) -> None:
+    import json
+
+    from workflow.cli import main
+
+    scan = tmp_path / "平面图.png"
+    scan.write_bytes(PNG)
+    capsys.readouterr()
+    code = main(["--db", db_url, "case", "attach", number, str(scan), "--as", "staff-b01", "--item", "site_plan"])
+    assert code == 0, capsys.readouterr().err
+    assert "平面图.png" in capsys.readouterr().out
+    assert main(["--db", db_url, "case", "files", number, "--as", "contact-0001", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(f["name"], f["item"], f["content_type"]) for f in listed["attachments"]] == [
+        ("平面图.png", "site_plan", "image/png")
+    ]
+    fake = tmp_path / "setup.pdf"
+    fake.write_bytes(EXE)
+    assert main(["--db", db_url, "case", "attach", number, str(fake), "--as", "staff-b01"]) == 1
+    err = capsys.readouterr().err
+    assert "file 'setup.pdf' refused" in err and "PDF, JPEG" in err
+    assert main(["--db", db_url, "case", "files", number, "--as", "contact-0031", "--json"]) == 1
+    assert "outside the jurisdiction" in capsys.readouterr().err
+    assert len(blobs(files_dir)) == 1
