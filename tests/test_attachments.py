@@ -108,7 +108,7 @@ def test_names_lose_folders_control_and_reserved_characters_and_keep_chinese() -
     pdf = FILE_TYPES["pdf"]
     assert clean_name("C:\\Users\\张三\\营业执照.pdf", pdf) == "营业执照.pdf"
     assert clean_name("../../etc/passwd", pdf) == "passwd"
-    assert clean_name('a\x00b\r\n<c>:"d".pdf', pdf) == "ab_c__d_.pdf"
+    assert clean_name('a\x00b\r\n<c>:"d".pdf', pdf) == "ab_c___d_.pdf"
     assert clean_name("...", pdf) == "file.pdf"
     long = clean_name("很" * 300 + ".pdf", pdf)
     assert len(long) == 120 and long.endswith(".pdf")
@@ -284,3 +284,67 @@ def test_the_cli_attaches_and_lists_files_and_refuses_with_one_line(
     assert main(["--db", db_url, "case", "files", number, "--as", "contact-0031", "--json"]) == 1
     assert "outside the jurisdiction" in capsys.readouterr().err
     assert len(blobs(files_dir)) == 1
+
+
+# --- a definition can require files for checklist items ----------------------------------------------------
+
+LICENCE_LINE = "  - {name: business_licence, title: {zh-CN: 营业执照复印件, en: Copy of the business licence}}\n"
+
+
+def with_required_licence(tmp_path: Path, flag: str = "true") -> Path:
+    from workflow.definitions import shipped_definition_files
+
+    shipped = next(p for p in shipped_definition_files() if p.stem == "outdoor_event_permit")
+    source = shipped.read_text(encoding="utf-8")
+    assert source.count(LICENCE_LINE) == 1, "the shipped file changed shape"
+    target = tmp_path / "defs" / "outdoor_event_permit.yaml"
+    target.parent.mkdir(parents=True)
+    required = LICENCE_LINE.replace(
+        "en: Copy of the business licence}}", f"en: Copy of the business licence}}, requires_file: {flag}}}"
+    )
+    target.write_text(source.replace(LICENCE_LINE, required), encoding="utf-8")
+    return target
+
+
+def test_requires_file_must_be_true_or_false_and_is_reported_with_file_and_line(tmp_path: Path) -> None:
+    from workflow.definitions import load_definition_text
+    from workflow.errors import DefinitionError
+
+    path = with_required_licence(tmp_path, "maybe")
+    with pytest.raises(DefinitionError) as error:
+        load_definition_text(path.read_text(encoding="utf-8"), str(path))
+    line = (
+        path.read_text(encoding="utf-8")
+        .splitlines()
+        .index(
+            LICENCE_LINE.rstrip("\n").replace(
+                "en: Copy of the business licence}}", "en: Copy of the business licence}, requires_file: maybe}"
+            )
+        )
+        + 1
+    )
+    assert f"{path}:{line}: requires_file must be true or false, got 'maybe'" in str(error.value)
+    spec = load_definition_text(with_required_licence(tmp_path / "ok").read_text(encoding="utf-8"))
+    assert [m.name for m in spec.materials if m.requires_file] == ["business_licence"]
+
+
+def test_the_checklist_transition_waits_for_a_file_on_each_item_that_requires_one(
+    demo: Workflow, clock: FrozenClock, tmp_path: Path, files_dir: Path
+) -> None:
+    from workflow.bootstrap import connect
+    from workflow.errors import GuardRejected
+
+    wf = connect(engine=demo.engine, clock=clock, definitions=[with_required_licence(tmp_path)])
+    files = Attachments(wf, FileSettings(files_dir))
+    number = wf.submit("outdoor_event_permit", enterprise_id=1, as_user="contact-0001", data=OUTDOOR_EVENT)["number"]
+    wf.fire(number, "start_pre_check", as_user="staff-b01")
+    wf.fire(number, "pass_pre_check", as_user="staff-b01")
+    files.attach(number, "plan.pdf", iter([PDF]), as_user="specialist-b01", item="site_plan")
+    before = table_counts(wf.engine)
+    with pytest.raises(GuardRejected, match=r"need a file attached: business_licence \(营业执照复印件\)"):
+        wf.fire(number, "file_application", as_user="specialist-b01", data={"materials_complete": True})
+    assert table_counts(wf.engine) == before
+    files.attach(number, "licence.png", iter([PNG]), as_user="contact-0001", item="business_licence")
+    moved = wf.fire(number, "file_application", as_user="specialist-b01", data={"materials_complete": True})
+    assert moved.state == "bureau_review"
+    assert verify(wf).ok
