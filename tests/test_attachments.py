@@ -348,3 +348,43 @@ def test_the_checklist_transition_waits_for_a_file_on_each_item_that_requires_on
     moved = wf.fire(number, "file_application", as_user="specialist-b01", data={"materials_complete": True})
     assert moved.state == "bureau_review"
     assert verify(wf).ok
+
+
+# --- the appeal page -------------------------------------------------------------------------------------
+
+
+def test_the_appeal_page_uploads_per_checklist_item_lists_and_downloads(
+    demo: Workflow, clock: FrozenClock, number: str
+) -> None:
+    import re
+
+    from tests.test_pages import browser, csrf_in
+
+    page = browser(demo, clock, "contact-0001")
+    html = page.get(f"/appeals/{number}").text
+    assert 'enctype="multipart/form-data"' in html and 'name="item"' in html
+    sent = page.post(
+        f"/appeals/{number}/attachments",
+        data={"csrf": csrf_in(html), "item": "safety_plan"},
+        files={"file": ("安全方案.pdf", PDF, "application/pdf")},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303, sent.text
+    html = page.get(sent.headers["location"]).text
+    assert "附件已上传" in html
+    link = re.search(r'<a href="(/appeals/[^"]+/files/\d+)" data-file="\d+">安全方案.pdf</a>', html)
+    assert link, "the file is listed with a download link"
+    got = page.get(link.group(1))
+    assert got.status_code == 200 and got.content == PDF
+    assert got.headers["content-disposition"].startswith("attachment;")
+    refused = page.post(
+        f"/appeals/{number}/attachments",
+        data={"csrf": csrf_in(html)},
+        files={"file": ("setup.pdf", EXE, "application/pdf")},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 422 and "PDF, JPEG, PNG, OFD, DOCX, XLSX" in refused.text
+    forged = page.post(f"/appeals/{number}/attachments", data={"csrf": "forged"}, files={"file": ("a.pdf", PDF)})
+    assert forged.status_code == 403
+    stranger = browser(demo, clock, "contact-0031")
+    assert stranger.get(link.group(1)).status_code == 404
