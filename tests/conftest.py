@@ -128,3 +128,11 @@ def table_counts(engine: Engine) -> dict[str, int]:
             table.name: conn.execute(text(f'SELECT count(*) FROM "{table.name}"')).scalar_one()
             for table in Base.metadata.sorted_tables
         }
+
+
+@pytest.fixture(autouse=True)
+def files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Attachments of every test go to its own folder, never the working directory."""
+    folder = tmp_path / "appeals-files"
+    monkeypatch.setenv("APPEALS_FILES_DIR", str(folder))
+    return folder

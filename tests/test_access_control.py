@@ -20,12 +20,14 @@ from workflow.clock import FrozenClock
 from workflow.errors import OutsideJurisdiction
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.accounts import Accounts
+from workflow.services.attachments import Attachments
 from workflow.services.workflow import Workflow
 from workflow.web.app import create_app
 from workflow.web.settings import WebSettings
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 MISSING = "OE-2026-999999"
+PROBE_PDF = b"%PDF-1.7\n%%EOF\n"
 # Demo enterprises: 1 in B01 (C01, S01), 31 in B02 (C01, S01), 121 in B05 (C03, S02).
 OUT_OF_REACH = {
     "contact-0001": 31,
@@ -87,6 +89,7 @@ class Walker:
         self.client = client
         self.accounts = Accounts(clock)
         self.components: dict[str, Any] = {}
+        self.attachment_id = 0
 
     def operations(self) -> list[Operation]:
         schema = self.client.get("/openapi.json").json()
@@ -114,6 +117,9 @@ class Walker:
         )
         definition = self.wf.definition("outdoor_event_permit")
         public = frozenset(choice for field in definition["fields"] for choice in field["choices"])
+        # A file on it, so the attachment routes are walked with a real one.
+        added = Attachments(self.wf).attach(appeal["number"], "probe.pdf", iter([PROBE_PDF]), as_user=contact)
+        self.attachment_id = added["id"]
         return Target(appeal["number"], enterprise_id, self.wf.show(appeal["number"]), public)
 
     # --- requests built from the schema -----------------------------------------------------
@@ -122,7 +128,7 @@ class Walker:
         return [*sorted({t["trigger"] for t in definition["transitions"]}), "no_such_trigger"]
 
     def paths(self, op: Operation, number: str) -> list[str]:
-        path = op.path.replace("{number}", number)
+        path = op.path.replace("{number}", number).replace("{attachment_id}", str(self.attachment_id))
         if "{trigger}" in path:
             return [path.replace("{trigger}", trigger) for trigger in self.triggers()]
         assert "{" not in path, f"{op}: fill the new path parameter in this test"
@@ -189,6 +195,9 @@ class Walker:
             headers["Authorization"] = authorization
         elif caller is not None:
             headers["Authorization"] = f"Bearer {self.fresh_token(caller)}"
+        if "multipart/form-data" in op.operation.get("requestBody", {}).get("content", {}):
+            files = {"file": ("probe.pdf", PROBE_PDF, "application/pdf")}
+            return self.client.request(op.method, path, headers=headers, params=query, files=files)
         return self.client.request(op.method, path, headers=headers, params=query, json=body)
 
 
@@ -261,7 +270,7 @@ def test_an_appeal_out_of_reach_looks_like_no_appeal_at_all_on_every_endpoint(wa
                     )
     after = {k: v for k, v in table_counts(walker.wf.engine).items() if k not in AUTH_TABLES}
     assert after == before, "a refused request changed the database"
-    assert walker.wf.show(target.number)["version"] == 1
+    assert walker.wf.show(target.number)["version"] == target.shown["version"]
     assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems)
 
 

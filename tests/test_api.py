@@ -23,6 +23,7 @@ from workflow.services.accounts import Accounts
 from workflow.services.workflow import Workflow
 from workflow.web.api import router as api_router
 from workflow.web.app import create_app
+from workflow.web.attachment_routes import api_router as attachment_api_router
 from workflow.web.settings import WebSettings
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -628,7 +629,7 @@ def test_openapi_lists_every_route_of_the_api(api: Api) -> None:
     }
     routed = {
         (route.path, method)
-        for route in api_router.routes
+        for route in [*api_router.routes, *attachment_api_router.routes]
         if isinstance(route, APIRoute)
         for method in route.methods or ()
     }
@@ -649,6 +650,8 @@ def test_openapi_lists_every_route_of_the_api(api: Api) -> None:
         "/api/v1/sla/summary",
         "/api/v1/inbox",
         "/api/v1/inbox/read",
+        "/api/v1/appeals/{number}/attachments",
+        "/api/v1/appeals/{number}/attachments/{attachment_id}",
     }
 
 

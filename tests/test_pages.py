@@ -18,6 +18,7 @@ from workflow.domain.org import Role
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.scheduling.jobs import Housekeeping
 from workflow.services.accounts import Accounts
+from workflow.services.attachments import Attachments
 from workflow.services.workflow import Workflow
 from workflow.web import charts, pages
 from workflow.web.app import create_app
@@ -550,6 +551,9 @@ def test_every_appeal_page_and_form_answers_404_to_each_role_outside_its_reach(
     """Walks the app's own route table, so a page added later is walked too."""
     number = submit(demo, 1)
     enterprise = demo.show(number)["enterprise"]["name"]
+    # A file on it, so its download page is walked with a real one.
+    attached = Attachments(demo).attach(number, "a.pdf", iter([b"%PDF-1.7\n"]), as_user="contact-0001")
+    version = demo.show(number)["version"]
     routes = [
         (method, route.path)
         for route in flat_routes(make_app(demo).routes)
@@ -572,8 +576,9 @@ def test_every_appeal_page_and_form_answers_404_to_each_role_outside_its_reach(
         }
         for method, path in routes:
             url = path.replace("{number}", number).replace("{trigger}", "start_pre_check")
+            url = url.replace("{attachment_id}", str(attached["id"]))
             answer = client.request(method, url, data=form if method == "POST" else None, follow_redirects=False)
             assert answer.status_code == 404, f"{user} {method} {url}: {answer.status_code}"
             assert enterprise not in answer.text, f"{user} {method} {url} names the enterprise"
     assert table_counts(demo.engine) == before  # nothing written by any of them
-    assert demo.show(number)["version"] == 1
+    assert demo.show(number)["version"] == version

@@ -67,7 +67,7 @@ FIELD_KEYS = {
 STATE_KEYS = {"title", "role", "clock", "terminal", "initial", "limit", "description", "department", "notify"}
 TRANSITION_KEYS = {"trigger", "from", "to", "roles", "guards", "fields", "comment", "title", "notify"}
 NOTIFY_KEYS = {"notice", "to"}
-MATERIAL_KEYS = {"name", "title"}
+MATERIAL_KEYS = {"name", "title", "requires_file"}
 RULE_KEYS = {"field", "op", "other", "message"}
 # Triggers the engine owns; a definition may not reuse them.
 RESERVED_TRIGGERS = {"submit", "assign", "comment", "escalate", "send_down"}
@@ -519,8 +519,9 @@ def _materials(reader: _Reader, node: yaml.Node | None) -> list[MaterialSpec]:
             continue
         name = reader.identifier(entries["name"][1], "material name")
         title = reader.titles(entries["title"][1], "material title")
+        needs_file = "requires_file" in entries and reader.boolean(entries["requires_file"][1], "requires_file")
         if name is not None:
-            materials.append(MaterialSpec(name, title))
+            materials.append(MaterialSpec(name, title, needs_file))
     return materials
 
 

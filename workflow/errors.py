@@ -199,3 +199,34 @@ class EscalationNotPossible(Conflict):
 
     def __init__(self, number: str, reason: str) -> None:
         super().__init__(f"appeal {number} cannot move along the chain: {reason}")
+
+
+class AttachmentNotFound(NotFound):
+    def __init__(self, number: str, attachment_id: object) -> None:
+        super().__init__(f"appeal {number} has no file with id {attachment_id!r} (see its list of attachments)")
+
+
+class FileRefused(InvalidInput):
+    """An upload broke one of the rules for files; the message names the rule and what is allowed."""
+
+    code = "file_refused"
+
+    def __init__(self, name: str, rule: str) -> None:
+        self.rule = rule
+        super().__init__(f"file {name!r} refused: {rule}")
+
+    def details(self) -> object:
+        return {"rule": self.rule}
+
+
+class FileTooLarge(FileRefused):
+    """-> HTTP 413."""
+
+    code = "file_too_large"
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.limit = limit
+        super().__init__(name, f"files may be at most {limit} bytes ({limit / 1048576:g} MiB)")
+
+    def details(self) -> object:
+        return {"rule": self.rule, "limit": self.limit}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from workflow.cli import file_commands
 from workflow.cli.common import add_json_flag, json_argument, open_workflow
 from workflow.cli.output import emit_json, emit_line, emit_table
 
@@ -108,6 +109,8 @@ def register(commands: Any) -> None:
     p.add_argument("--instructions", required=True)
     add_json_flag(p)
     p.set_defaults(handler=_send_down)
+
+    file_commands.register(sub)
 
 
 def _print_appeal(appeal: dict[str, Any]) -> None:

@@ -20,6 +20,8 @@ class EventKind:
     SENT_DOWN = "sent_down"
     BREACHED = "breached"  # over the limit at the top of the chain: recorded, nothing moves
     RECOMPUTED = "recomputed"  # deadlines worked out again on a new holiday notice
+    FILE_ADDED = "file_added"  # an attachment uploaded (workflow.services.attachments)
+    FILE_REMOVED = "file_removed"  # an attachment taken off; its blob and row stay for the audit
 
 
 @dataclass(frozen=True)

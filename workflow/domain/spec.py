@@ -112,6 +112,7 @@ class TransitionSpec:
 class MaterialSpec:
     name: str
     title: Titles
+    requires_file: bool = False  # the checklist guard also wants a file attached for this item
 
 
 @dataclass(frozen=True)

@@ -423,3 +423,24 @@ class AuditSeal(Base):
     appeal_count: Mapped[int] = mapped_column(Integer)
     event_count: Mapped[int] = mapped_column(BigInteger)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Attachment(Base):
+    """A file on an appeal: its metadata here, its bytes in the blob store under `sha256`.
+
+    Removing one sets `removed_at`; the row and the blob stay, so the audit can still show what was there."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (Index("ix_attachments_appeal", "appeal_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    item: Mapped[str | None] = mapped_column(String(64))  # the materials checklist item it satisfies
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+    removed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

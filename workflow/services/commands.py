@@ -55,6 +55,7 @@ from workflow.errors import (
 )
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.access import department_unit, sees
+from workflow.services.checklist import require_files
 from workflow.services.clocks import change_columns, clocks_of, timer_rows, unchanged_columns
 from workflow.services.notify import LEVEL_TITLES, Notifier, snapshot
 from workflow.services.registry import DefinitionRegistry, LoadedDefinition
@@ -250,6 +251,7 @@ def fire(
     if not outcome.moved:
         guard = outcome.failed_guard or "?"
         raise GuardRejected(number, trigger, guard, GUARDS[guard].explanation if guard in GUARDS else "")
+    require_files(uow, definition, appeal, spec)  # checklist items marked requires_file need a file attached
     new_state = outcome.state
     assignee_id = _assignee_for(uow, definition, appeal, new_state)
     now = ctx.clock.now()

@@ -51,6 +51,21 @@ from workflow.web.page_support import (
 router = APIRouter(include_in_schema=False)
 
 
+def _files_of(request: Request, number: str, user: str, locale: str) -> dict[str, Any]:
+    """The checklist with each item's files, and the files tied to no item, with page download links."""
+    from workflow.web.attachment_routes import attachments_of  # the routes import this module
+
+    files = attachments_of(request)
+    checklist = files.checklist(number, as_user=user)
+    linked = {f["id"] for item in checklist for f in item["files"]}
+    for item in checklist:
+        item["title"] = pick_title(item["title"], locale)
+    loose = [f for f in files.files(number, as_user=user) if f["id"] not in linked]
+    for f in [*loose, *(f for item in checklist for f in item["files"])]:
+        f["page_url"] = f"/appeals/{quote(number)}/files/{f['id']}"
+    return {"checklist": checklist, "loose": loose}
+
+
 def _spec_of(wf: Workflow, number: str) -> AppealDefinition:
     record = wf.record(number)
     with UnitOfWork(wf.engine, read_only=True) as uow:
@@ -173,6 +188,7 @@ def _appeal_page(
         "actions": actions,
         "form": form,
         "materials": [pick_title(m.title, locale) for m in spec.materials],
+        "files": _files_of(request, number, user, locale),
         "materials_done": data.get("materials_complete") is True,
         "comments": [e for e in history if e["kind"] == "commented"],
         "timeline": _timeline(history, spec, locale)[::-1],
@@ -221,6 +237,8 @@ def appeal_page(
         flash = t("portal.submitted", me.locale, number=number)
     elif done == "comment":
         flash = t("appeal.commented", me.locale)
+    elif done == "file":
+        flash = t("appeal.file_added", me.locale)
     elif done in ("escalate", "send_down", "assign"):
         flash = t("appeal.done", me.locale, action=t(f"appeal.{done}", me.locale))
     return _appeal_page(request, me, number, flash=flash, done=done)

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from workflow.errors import (
     AppealNotFound,
     Conflict,
+    FileTooLarge,
     InvalidInput,
     NotFound,
     NotPermitted,
@@ -57,6 +58,8 @@ def status_of(error: WorkflowError) -> int:
         return 429
     if isinstance(error, NotFound):
         return 404
+    if isinstance(error, FileTooLarge):
+        return 413
     if isinstance(error, NotPermitted):
         return 403
     if isinstance(error, Conflict):

@@ -55,6 +55,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     "appeal.materials": ("材料清单", "Materials checklist"),
     "appeal.materials_done": ("材料已收齐", "All collected"),
     "appeal.materials_pending": ("待收集", "Not yet collected"),
+    "appeal.files": ("附件", "Files"),
+    "appeal.file": ("选择文件", "File"),
+    "appeal.file_item": ("对应材料", "Checklist item"),
+    "appeal.file_none": ("暂无附件", "No files yet"),
+    "appeal.file_other": ("其他附件", "Other files"),
+    "appeal.file_required": ("须上传文件", "file required"),
+    "appeal.upload": ("上传", "Upload"),
+    "appeal.file_added": ("附件已上传", "File added"),
     "appeal.actions": ("办理", "Actions"),
     "appeal.no_actions": ("您当前无需办理此诉求。", "There is nothing for you to do on this appeal now."),
     "appeal.comments": ("留言", "Comments"),
@@ -225,6 +233,8 @@ EVENT_TITLES: dict[str, tuple[str, str]] = {
     "sent_down": ("下派", "Sent down"),
     "breached": ("超时", "Breached"),
     "recomputed": ("重新计算时限", "Time limits recomputed"),
+    "file_added": ("上传附件", "File added"),
+    "file_removed": ("移除附件", "File removed"),
 }
 CHANNEL_TITLES: dict[str, tuple[str, str]] = {
     "online": ("线上", "online"),
