@@ -13,7 +13,6 @@ from workflow.web.request_text import check_request_text
 from workflow.web.security_headers import SecurityHeaders
 from workflow.web.settings import WebSettings
 
-
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries, headers and the small fields beside the file
 
 

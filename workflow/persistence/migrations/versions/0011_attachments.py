@@ -13,7 +13,7 @@ from alembic import op
 import workflow.persistence.tables as tables
 
 revision = "0011_attachments"
-down_revision = "0006_audit_chain"
+down_revision = "0010_enterprise_uscc"
 branch_labels = None
 depends_on = None
 
