@@ -435,7 +435,7 @@ class Corpus:
         facts = {"username": "specialist-b01", "enterprise_id": 1, "type": "outdoor_event_permit"}
         for op in self.walker.operations():
             params = op.operation.get("parameters", [])
-            path_values = {"number": self.number, "trigger": "start_pre_check"}
+            path_values = {"number": self.number, "trigger": "start_pre_check", "attachment_id": "1"}
             path_values = {p["name"]: path_values[p["name"]] for p in params if p["in"] == "path"}
             queries = [p["name"] for p in params if p["in"] == "query"]
             content = op.operation.get("requestBody", {}).get("content", {})
@@ -498,7 +498,12 @@ class Corpus:
         post_routes = sorted((r.path for r in routes if "POST" in r.methods), key=len, reverse=True)
         for route in routes:
             client = contact if route.path.startswith("/portal") else staff
-            valid = {"number": self.number, "type": "outdoor_event_permit", "trigger": "start_pre_check"}
+            valid = {
+                "number": self.number,
+                "type": "outdoor_event_permit",
+                "trigger": "start_pre_check",
+                "attachment_id": "1",
+            }
             path_values = {p.name: valid[p.name] for p in route.dependant.path_params}
             queries = [p.name for p in route.dependant.query_params] + (["lang"] if route.path == "/login" else [])
             if "GET" not in route.methods:
