@@ -420,10 +420,20 @@ def test_timers_due_while_no_sweeper_ran_fire_once_each_in_due_order(demo: Workf
     assert fired == [("state", 50, "done"), ("state", 80, "done"), ("state", 100, "done")]
     assert sweep(demo)["claimed"] == 0
 
-    clock.set(sh(2026, 12, 7, 10))  # ten days without a sweep: many intervals of 4 h, one climb
+    clock.set(sh(2026, 12, 7, 10))  # ten days without a sweep: each limit that ran out climbs, as of its instant
     report = sweep(demo)
-    assert report["escalations"] == 1, report
-    assert demo.show(number)["level"] == "subdistrict", "a long gap climbs one level, not one per missed limit"
+    assert (report["escalations"], report["breaches_at_top"]) == (2, 2), report
+    assert demo.show(number)["level"] == "district", "a long gap climbs as far as steady sweeping would have"
+    moves = [(e["kind"], e["at"], e["recorded_at"], e["payload"].get("level")) for e in demo.history(number)[1:]]
+    swept = iso(2026, 12, 7, 10)
+    assert moves == [
+        ("escalated", iso(2026, 11, 26, 16), iso(2026, 11, 26, 17), "community"),
+        # The community's 4 h from Thursday 16:00, not from the sweep: Thursday 1.5 h, Friday 09:00-11:30.
+        ("escalated", iso(2026, 11, 27, 11, 30), swept, "subdistrict"),
+        ("escalated", iso(2026, 11, 27, 17, 30), swept, "district"),
+        ("breached", iso(2026, 11, 30, 15), swept, None),  # the district's state limit
+        ("breached", iso(2026, 12, 3, 10), swept, None),  # the overall 5 d
+    ]
     assert sweep(demo)["claimed"] == 0
 
 
@@ -617,7 +627,8 @@ def test_the_report_gives_response_and_resolution_rates_and_average_working_time
     demo.fire(p, "reject", as_user="bureau-approval-01", comment="活动占用消防通道")  # decided after 6.5 h
     clock.set(sh(2026, 11, 27, 15))
     sweep(demo)  # q's pre_check ran out at 14:30 and r's `submitted` on Thursday at 16:00: both climb
-    assert {demo.show(n)["level"] for n in (q, r)} == {"community"}
+    # r climbed as of Thursday 16:00, so the community's 4 h ran out on Friday at 11:30: r climbed again.
+    assert [demo.show(n)["level"] for n in (q, r)] == ["community", "subdistrict"]
     demo.fire(q, "pass_pre_check", as_user="staff-b01")
     demo.fire(q, "file_application", as_user="specialist-b01", data={"materials_complete": True})
     clock.set(sh(2026, 11, 27, 16))
@@ -785,11 +796,21 @@ def test_sweep_json_reports_what_it_fired(demo: Workflow, clock: FrozenClock, cl
     number = submit_event(demo)
     clock.set(sh(2026, 11, 26, 16))
     report = json.loads(cli("sweep", "--json"))
-    timer_keys = ("claimed", "fired", "reminders", "escalations", "breaches_at_top", "skipped", "errors")
+    timer_keys = (
+        "claimed",
+        "fired",
+        "reminders",
+        "late_reminders",
+        "escalations",
+        "breaches_at_top",
+        "skipped",
+        "errors",
+    )
     assert {key: report.get(key, "missing") for key in timer_keys} == {
         "claimed": 3,
         "fired": 3,
         "reminders": 2,
+        "late_reminders": 2,  # both fell due before the breach that the same sweep found had moved the appeal
         "escalations": 1,
         "breaches_at_top": 0,
         "skipped": 0,

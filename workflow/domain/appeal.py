@@ -118,6 +118,7 @@ class EventRecord:
     to_state: str | None
     comment: str | None
     payload: Mapping[str, Any]
+    recorded_at: datetime | None = None  # when written; `at` is when it took effect
 
 
 @dataclass

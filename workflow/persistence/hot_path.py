@@ -48,8 +48,10 @@ WHERE id = :appeal_id AND version = :expected_version
 """
 
 _INSERT_EVENT = """
-INSERT INTO appeal_events (appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload)
-VALUES (:appeal_id, :version, :kind, :actor_id, :at, :trigger, :from_state, :to_state, :comment, :payload)
+INSERT INTO appeal_events (appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload,
+                           recorded_at)
+VALUES (:appeal_id, :version, :kind, :actor_id, :at, :trigger, :from_state, :to_state, :comment, :payload,
+        :recorded_at)
 """
 
 
@@ -73,8 +75,10 @@ WITH changed AS (
   WHERE appeal_id IN (SELECT id FROM changed) AND status IN ('pending', 'claimed')
     AND ((clock = 'state' AND :cancel_state) OR (clock = 'overall' AND :cancel_overall))
 )
-INSERT INTO appeal_events (appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload)
-SELECT id, :version, :kind, :actor_id, :updated_at, :trigger, :from_state, :to_state, :comment, :payload FROM changed
+INSERT INTO appeal_events (appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload,
+                           recorded_at)
+SELECT id, :version, :kind, :actor_id, :event_at, :trigger, :from_state, :to_state, :comment, :payload, :updated_at
+FROM changed
 """
 
 
@@ -230,7 +234,13 @@ class HotPath:
                 return False
             self.insert_event(
                 driver,
-                {**event, "appeal_id": change["appeal_id"], "version": change["version"], "at": change["updated_at"]},
+                {
+                    **event,
+                    "appeal_id": change["appeal_id"],
+                    "version": change["version"],
+                    "at": event.get("at") or change["updated_at"],
+                    "recorded_at": change["updated_at"],
+                },
             )
             if cancel_state or cancel_overall:
                 cursor = driver.cursor()
@@ -243,6 +253,7 @@ class HotPath:
             values = self._change_values(change)
             values.update({k: v for k, v in event.items() if k not in ("appeal_id", "version", "at")})
             values["payload"] = self.document(values["payload"])
+            values["event_at"] = self.when(event.get("at") or change["updated_at"])
             values.update(cancel_state=cancel_state, cancel_overall=cancel_overall)
             cursor = driver.cursor()
             cursor.execute(self.update_and_log_sql, values)
@@ -273,6 +284,8 @@ class HotPath:
         values = dict(params)
         values["payload"] = self.document(values["payload"])
         values["at"] = self.when(values["at"])
+        # `at` is when the fact took effect; recorded_at when it was written (the same unless a sweep catches up).
+        values["recorded_at"] = self.when(params.get("recorded_at") or params["at"])
         cursor = driver.cursor()
         cursor.execute(self.insert_sql, values)
         cursor.close()

@@ -371,3 +371,22 @@ class AppealEvent(Base):
     to_state: Mapped[str | None] = mapped_column(String(64))
     comment: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any]]
+    # `at` is when the fact took effect (a breach: its due instant), this is when the row was written:
+    # they differ when a sweep catches up after downtime. Always written; NULL never since 0007.
+    recorded_at: Mapped[datetime | None]
+
+
+class Breach(Base):
+    """A time limit that ran out, as a fact about the level that held the appeal when it did."""
+
+    __tablename__ = "breaches"
+    __table_args__ = (Index("ix_breaches_appeal", "appeal_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"))
+    level: Mapped[str] = mapped_column(String(16))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    clock: Mapped[str] = mapped_column(String(8))  # state | overall
+    due_at: Mapped[datetime]
+    detected_at: Mapped[datetime]  # when a sweep found it
+    late_s: Mapped[int] = mapped_column(Integer)  # detected_at - due_at, in seconds: how late it was seen

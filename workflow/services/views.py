@@ -150,6 +150,7 @@ def event_view(event: EventRecord, names: dict[int, str]) -> dict[str, Any]:
         "id": event.id,
         "version": event.version,
         "at": local_time(event.at),
+        "recorded_at": local_time(event.recorded_at or event.at),
         "actor": names.get(event.actor_id) if event.actor_id else None,
         "kind": event.kind,
         "trigger": event.trigger,
