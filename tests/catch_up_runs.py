@@ -98,17 +98,22 @@ def run(history: History, mode: str, url: str, engine: Engine, start: datetime, 
     until = history.until or max(moments)
     numbers: dict[int, str] = {}
     reports: list[SweepReport] = []
-    sweep = _sweeper(mode, wf, url, clock, reports)
-    swept_to: datetime | None = None
-    for at in sorted(moments):
-        swept_to = _sweep_until(mode, wf, clock, sweep, swept_to, at)
-        for item in moments[at]:
-            if isinstance(item, Submission):
-                index = history.submissions.index(item)
-                numbers[index] = _submit(wf, item.enterprise)
-            elif item.appeal in numbers:
-                _act(wf, numbers[item.appeal], item.choice)
-    _sweep_until(mode, wf, clock, sweep, swept_to, until)
+    nodes = FourNodes(url, clock, reports) if mode == "four" else None
+    sweeper = Sweeper(wf, node=mode)
+    sweep: Callable[[], None] = nodes or (lambda: reports.append(sweeper.sweep()))
+    try:
+        swept_to: datetime | None = None
+        for at in sorted(moments):
+            swept_to = _sweep_until(mode, wf, clock, sweep, swept_to, at)
+            for item in moments[at]:
+                if isinstance(item, Submission):
+                    numbers[history.submissions.index(item)] = _submit(wf, item.enterprise)
+                elif item.appeal in numbers:
+                    _act(wf, numbers[item.appeal], item.choice)
+        _sweep_until(mode, wf, clock, sweep, swept_to, until)
+    finally:
+        if nodes is not None:
+            nodes.close()
     return Outcome(*_read(engine, set(numbers.values())), reports=reports)
 
 
@@ -145,28 +150,29 @@ def _earliest_due(engine: Engine) -> datetime | None:
         return conn.execute(query).scalar()
 
 
-def _sweeper(mode: str, wf: Workflow, url: str, clock: FrozenClock, reports: list[SweepReport]) -> Callable[[], None]:
-    if mode != "four":
-        sweeper = Sweeper(wf, node=mode)
-        return lambda: reports.append(sweeper.sweep())
+class FourNodes:
+    """Four sweepers, each with its own engine, that sweep at once when called."""
 
-    def four() -> None:
+    def __init__(self, url: str, clock: FrozenClock, reports: list[SweepReport]) -> None:
+        self.engines = [create_database_engine(url) for _ in range(SWEEPERS)]
+        self.sweepers = [
+            Sweeper(connect(engine=engine, clock=clock), node=f"node{n}", batch=3)  # small batches: they take turns
+            for n, engine in enumerate(self.engines)
+        ]
+        self.reports = reports
+
+    def __call__(self) -> None:
         barrier = threading.Barrier(SWEEPERS)
         found: list[SweepReport | BaseException] = []
 
-        def node(n: int) -> None:
-            engine = create_database_engine(url)
+        def node(sweeper: Sweeper) -> None:
             try:
-                own = connect(engine=engine, clock=clock)
-                sweeper = Sweeper(own, node=f"node{n}", batch=3)  # small batches: the nodes take turns
                 barrier.wait(timeout=30)
                 found.append(sweeper.sweep())
             except BaseException as exc:  # the test asserts on it
                 found.append(exc)
-            finally:
-                engine.dispose()
 
-        threads = [threading.Thread(target=node, args=(n,)) for n in range(SWEEPERS)]
+        threads = [threading.Thread(target=node, args=(sweeper,)) for sweeper in self.sweepers]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -174,9 +180,12 @@ def _sweeper(mode: str, wf: Workflow, url: str, clock: FrozenClock, reports: lis
         failures = [f for f in found if isinstance(f, BaseException)]
         if failures:
             raise failures[0]
-        reports.extend(f for f in found if isinstance(f, SweepReport))
+        assert len(found) == SWEEPERS, "a sweeper thread did not finish"
+        self.reports.extend(f for f in found if isinstance(f, SweepReport))
 
-    return four
+    def close(self) -> None:
+        for engine in self.engines:
+            engine.dispose()
 
 
 def _submit(wf: Workflow, enterprise: int) -> str:

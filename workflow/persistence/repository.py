@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     Connection,
@@ -26,6 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from workflow.domain.appeal import Actor, AppealRecord, EventRecord
+from workflow.domain.sla import BREACH as BREACH_THRESHOLD
 from workflow.persistence.hot_path import HotPath
 from workflow.persistence.tables import (
     Appeal,
@@ -61,6 +62,8 @@ LIVE_TIMER = timers.c.status.in_([literal_column("'pending'"), literal_column("'
 def _takeable(now: datetime) -> Any:
     """A live timer nobody holds: pending, or claimed under a lease that has run out."""
     return or_(timers.c.status == "pending", timers.c.lease_until < now)
+
+
 _parent = units.alias("parent_unit")
 _building = units.alias("building_unit")
 # A department (e.g. the approval bureau) answers for the district it belongs to.
@@ -168,6 +171,69 @@ ADD_NOTICES = {
     .on_conflict_do_nothing(index_elements=["dedupe_key"])
     for dialect, builder in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
+
+
+# A catch-up's statements: the appeal's next due timer, taking it, keeping the appeal's lease.
+_NOW = bindparam("now", type_=timers.c.due_at.type)
+_DUE_OF_APPEAL = (timers.c.appeal_id == bindparam("appeal_id"), LIVE_TIMER, timers.c.due_at <= _NOW)
+_TAKEABLE_NOW = or_(timers.c.status == "pending", timers.c.lease_until < _NOW)
+
+
+class DueTimer(NamedTuple):
+    id: int
+    appeal_id: int
+    clock: str
+    threshold: int
+    due_at: datetime
+    status: str
+    claimed_by: str | None
+    lease_until: datetime | None
+
+
+NEXT_DUE_TIMER = (
+    select(*(timers.c[name] for name in DueTimer._fields))
+    .where(*_DUE_OF_APPEAL)
+    .order_by(timers.c.due_at, timers.c.id)
+    .limit(1)
+)
+_ALREADY_MINE = and_(timers.c.status == "claimed", timers.c.claimed_by == bindparam("node"))
+TAKE_TIMER = (
+    update(timers)
+    .where(timers.c.id == bindparam("timer_id"), LIVE_TIMER)
+    .values(
+        status="done",
+        claimed_by=bindparam("node"),
+        fired_at=_NOW,
+        attempts=case((_ALREADY_MINE, timers.c.attempts), else_=timers.c.attempts + 1),
+    )
+)
+RENEW_DUE_TIMERS = (
+    update(timers)
+    .where(*_DUE_OF_APPEAL, _ALREADY_MINE)
+    .values(lease_until=bindparam("lease_until", type_=timers.c.lease_until.type))
+)
+LEASE_DUE_TIMERS = (
+    update(timers)
+    .where(*_DUE_OF_APPEAL, _TAKEABLE_NOW)
+    .values(
+        status="claimed",
+        claimed_by=bindparam("node"),
+        lease_until=bindparam("lease_until", type_=timers.c.lease_until.type),
+        attempts=timers.c.attempts + 1,
+    )
+)
+BREACH_DUE_BETWEEN = (
+    select(timers.c.id)
+    .where(
+        *_DUE_OF_APPEAL,
+        timers.c.threshold >= BREACH_THRESHOLD,
+        timers.c.due_at >= bindparam("since", type_=timers.c.due_at.type),
+    )
+    .limit(1)
+)
+ADD_BREACH = insert(breaches).values(
+    **{name: bindparam(name) for name in ("appeal_id", "level", "unit_id", "clock", "due_at", "detected_at", "late_s")}
+)
 
 
 def _people_at(roles: int) -> Any:
@@ -541,62 +607,30 @@ class Repository:
         rows = list(self.connection.execute(claimed).all())
         return sorted(rows, key=lambda r: (r.due_at, r.id))
 
-    def next_due_timer(self, appeal_id: int, now: datetime) -> Row[Any] | None:
+    def next_due_timer(self, appeal_id: int, now: datetime) -> DueTimer | None:
         """The appeal's earliest live timer due by `now` (ties by id), whoever holds it. Read with the
         appeal locked, so that nobody fires or adds timers of it meanwhile."""
-        query = (
-            select(timers)
-            .where(timers.c.appeal_id == appeal_id, LIVE_TIMER, timers.c.due_at <= now)
-            .order_by(timers.c.due_at, timers.c.id)
-            .limit(1)
-        )
-        return self.connection.execute(query).first()
+        rows = self._rows(NEXT_DUE_TIMER, {"appeal_id": appeal_id, "now": now})
+        return DueTimer(*rows[0]) if rows else None
 
     def take_timer(self, timer_id: int, node: str, now: datetime) -> bool:
         """Mark a live timer done by this node; a timer this node had not claimed counts as one more attempt.
         The caller holds the appeal's lock and has checked that no live lease of another node covers it."""
-        already_mine = and_(timers.c.status == "claimed", timers.c.claimed_by == node)
-        taken = (
-            update(timers)
-            .where(timers.c.id == timer_id, LIVE_TIMER)
-            .values(
-                status="done",
-                claimed_by=node,
-                fired_at=now,
-                attempts=case((already_mine, timers.c.attempts), else_=timers.c.attempts + 1),
-            )
-        )
-        return self.connection.execute(taken).rowcount == 1
+        return self._write(TAKE_TIMER, {"timer_id": timer_id, "node": node, "now": now}) == 1
 
     def lease_due_timers(self, appeal_id: int, node: str, now: datetime, lease_until: datetime) -> int:
         """Renew this node's lease on the appeal's due timers and claim those nobody holds (an escalation adds
         timers that may be due already), so that the catch-up keeps the appeal; how many it newly claimed."""
-        of_appeal = (timers.c.appeal_id == appeal_id, LIVE_TIMER, timers.c.due_at <= now)
-        self.connection.execute(
-            update(timers)
-            .where(*of_appeal, timers.c.status == "claimed", timers.c.claimed_by == node)
-            .values(lease_until=lease_until)
-        )
-        claimed = self.connection.execute(
-            update(timers)
-            .where(*of_appeal, _takeable(now))
-            .values(status="claimed", claimed_by=node, lease_until=lease_until, attempts=timers.c.attempts + 1)
-        )
-        return int(claimed.rowcount)
+        values = {"appeal_id": appeal_id, "node": node, "now": now, "lease_until": lease_until}
+        self._write(RENEW_DUE_TIMERS, values)
+        return self._write(LEASE_DUE_TIMERS, values)
 
     def breach_due_between(self, appeal_id: int, since: datetime, now: datetime) -> bool:
         """Whether a live breach timer of the appeal fell due in [since, now]."""
-        query = select(timers.c.id).where(
-            timers.c.appeal_id == appeal_id,
-            LIVE_TIMER,
-            timers.c.threshold >= 100,
-            timers.c.due_at >= since,
-            timers.c.due_at <= now,
-        )
-        return self.connection.execute(query.limit(1)).first() is not None
+        return bool(self._rows(BREACH_DUE_BETWEEN, {"appeal_id": appeal_id, "since": since, "now": now}))
 
     def add_breach(self, values: Mapping[str, Any]) -> None:
-        self.connection.execute(insert(breaches), dict(values))
+        self._write(ADD_BREACH, values)
 
     def breaches_of(self, appeal_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
         """Each appeal's breaches, oldest first."""
