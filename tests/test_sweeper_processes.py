@@ -405,3 +405,47 @@ def test_a_failing_sweep_is_logged_and_the_next_pass_still_runs(
     assert [r.getMessage() for r in failures] == ["sweep failed; will retry in 0 s"]
     assert failures[0].exc_info is not None
     assert str(failures[0].exc_info[1]) == "database unreachable on pass 1"
+
+
+# --- (e) the claim itself ------------------------------------------------------------------------------
+def test_concurrent_claims_each_take_at_most_a_batch_and_never_share_an_appeal(
+    demo: Workflow, db_url: str, clock: FrozenClock
+) -> None:
+    appeals = submit_appeals(demo, 40)
+    due = clock.now() - timedelta(minutes=1)
+    planted = plant_timers(
+        demo, [{"appeal_id": appeal, "threshold": REMINDER, "due_at": due} for appeal in appeals for _ in range(3)]
+    )
+    nodes, batch = 6, 7
+    barrier = threading.Barrier(nodes)
+    claims: dict[str, list[list[Any]]] = {}
+    failures: list[BaseException] = []
+
+    def claimer(n: int) -> None:
+        wf = connect(db_url, clock=clock)
+        try:
+            sweeper = Sweeper(wf, node=f"claimer{n}", batch=batch)
+            barrier.wait(timeout=PROCESS_TIMEOUT)
+            claims[sweeper.node] = [sweeper.claim() for _ in range(3)]  # three claims each
+        except BaseException as exc:  # asserted below
+            failures.append(exc)
+        finally:
+            wf.engine.dispose()
+
+    threads = [threading.Thread(target=claimer, args=(n,)) for n in range(nodes)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=PROCESS_TIMEOUT)
+    assert not failures, failures
+    sizes = {node: [len(rows) for rows in taken] for node, taken in claims.items()}
+    assert all(size <= batch for each in sizes.values() for size in each), f"a claim took more than {batch}: {sizes}"
+    taken = [row.id for each in claims.values() for rows in each for row in rows]
+    assert len(taken) == len(set(taken)), "a timer was claimed by two nodes"
+    holders: dict[int, set[str]] = {}
+    for node, each in claims.items():
+        for row in (row for rows in each for row in rows):
+            holders.setdefault(row.appeal_id, set()).add(node)
+    assert all(len(h) == 1 for h in holders.values()), f"an appeal leased by two nodes: {holders}"
+    rows = timer_rows(demo, planted)
+    assert Counter(r.attempts for r in rows.values() if r.status == "claimed") == {1: len(taken)}
