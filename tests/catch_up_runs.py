@@ -13,6 +13,7 @@ instant they took effect, notices by the instant they are about.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ from workflow.services.demo_data import load_demo
 from workflow.services.sweeper import Sweeper, SweepReport
 from workflow.services.workflow import Workflow
 
+log = logging.getLogger(__name__)
 STEP = timedelta(minutes=30)
 MODES = ("steady", "catch_up", "four")
 SWEEPERS = 4
@@ -98,7 +100,7 @@ def run(history: History, mode: str, url: str, engine: Engine, start: datetime, 
     until = history.until or max(moments)
     numbers: dict[int, str] = {}
     reports: list[SweepReport] = []
-    nodes = FourNodes(url, clock, reports) if mode == "four" else None
+    nodes = FourNodes(wf, url, reports) if mode == "four" else None
     sweeper = Sweeper(wf, node=mode)
     sweep: Callable[[], None] = nodes or (lambda: reports.append(sweeper.sweep()))
     try:
@@ -153,10 +155,11 @@ def _earliest_due(engine: Engine) -> datetime | None:
 class FourNodes:
     """Four sweepers, each with its own engine, that sweep at once when called."""
 
-    def __init__(self, url: str, clock: FrozenClock, reports: list[SweepReport]) -> None:
+    def __init__(self, wf: Workflow, url: str, reports: list[SweepReport]) -> None:
         self.engines = [create_database_engine(url) for _ in range(SWEEPERS)]
+        # Each node its own engine, Workflow and sweeper; the loaded definitions are shared to save the time.
         self.sweepers = [
-            Sweeper(connect(engine=engine, clock=clock), node=f"node{n}", batch=3)  # small batches: they take turns
+            Sweeper(Workflow(engine, wf.registry, wf.clock, wf.planner), node=f"node{n}", batch=3)  # they take turns
             for n, engine in enumerate(self.engines)
         ]
         self.reports = reports
@@ -204,16 +207,18 @@ def _act(wf: Workflow, number: str, choice: int) -> None:
     holder = shown["assignee"]
     if holder is None or not shown["is_open"]:
         return
-    open_to = [a["trigger"] for a in wf.actions(number, as_user=holder)]
-    options = [*open_to, "escalate"]
+    open_to = {a["trigger"]: a for a in wf.actions(number, as_user=holder)}
+    options = [*sorted(open_to), "escalate"]
     pick = options[choice % len(options)]
     try:
         if pick == "escalate":
             wf.escalate(number, as_user=holder, reason="超出本级权限")
         else:
-            wf.fire(number, pick, as_user=holder, comment="按规定办理", data=FIELDS)
-    except WorkflowError:  # e.g. the top of the chain, a guard: the same refusal in every mode
-        pass
+            wanted = {f["name"] for f in open_to[pick]["fields"]}
+            data = {name: value for name, value in FIELDS.items() if name in wanted}
+            wf.fire(number, pick, as_user=holder, comment="按规定办理", data=data or None)
+    except WorkflowError as refused:  # e.g. the top of the chain: the same refusal in every mode
+        log.info("history action %s on %s refused: %s", pick, number, refused)
 
 
 def _read(engine: Engine, numbers: set[str]) -> tuple[dict[str, str], Counter[Any], Counter[Any]]:

@@ -140,7 +140,7 @@ submissions = st.lists(
     unique_by=lambda s: s[1],
 )
 # (which appeal, 30-minute slots after its submission, which of the holder's actions)
-actions = st.lists(st.tuples(st.integers(0, 2), st.integers(1, 6 * 48), st.integers(0, 7)), max_size=4)
+actions = st.lists(st.tuples(st.integers(0, 2), st.integers(1, 3 * 48), st.integers(0, 7)), max_size=5)
 days_off = st.lists(st.sampled_from(FREE_WEEKDAYS), max_size=2, unique=True)
 
 
@@ -155,7 +155,7 @@ def history_of(submitted: list[tuple[int, int]], acted: list[tuple[int, int, int
 
 
 @settings(
-    max_examples=6,
+    max_examples=4,
     deadline=None,
     derandomize=True,  # the same histories every run: a failure is reproducible, never flaky
     database=None,
