@@ -344,6 +344,7 @@ class Workflow:
         names = uow.repo.usernames([i for r in records for i in (r.assignee_id, r.submitted_by_id) if i])
         units = uow.repo.units_by_id(list({r.unit_id for r in records}))
         enterprises = uow.repo.enterprise_names([r.enterprise_id for r in records])
+        breaches = uow.repo.breaches_of([r.id for r in records])
         now = self.clock.now()
         views = []
         for record in records:
@@ -357,7 +358,7 @@ class Workflow:
                     units=units,
                     enterprise_name=enterprises.get(record.enterprise_id, ""),
                     locale=locale,
-                    sla=sla_view(record, self.planner, now),
+                    sla=sla_view(record, self.planner, now, breaches[record.id]),
                 )
             )
         return views
