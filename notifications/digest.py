@@ -128,7 +128,7 @@ def _breached(record: AppealRecord, now: datetime) -> bool:
         if record.overall_due_at is None
         else min(d for d in (record.state_due_at, record.overall_due_at) if d is not None)
     )
-    return (record.breached_at is not None and record.breached_at <= now) or (due is not None and due <= now)
+    return due is not None and due <= now  # the current level's clocks: an earlier breach is not a status
 
 
 def _groups(

@@ -286,7 +286,13 @@ def test_a_supervisor_sees_a_breached_appeal_after_the_clock_moves_on(
     clock.advance(timedelta(days=1))
     Housekeeping(demo).sweep()
     assert demo.show(number, as_user="community-c01")["level"] == "community"
+    # The climb took effect at Thursday 16:00, so the community's own 4 h run to Friday 11:30: at Friday
+    # 10:00 the appeal is on track there, marked as breached earlier at the building.
     supervisor = signed_in(chromium, server, "community-c01")  # yesterday's session has expired
+    supervisor.goto(f"/appeals/{number}")
+    expect(supervisor.locator(".heading .sla")).to_have_class(re.compile(r"sla-on_track"))
+    expect(supervisor.locator(".heading .sla")).to_contain_text("此前在楼宇超时")
+    clock.advance(timedelta(hours=2))  # Friday 12:00: the community's own limit has run out too
     supervisor.goto("/dashboard")
     listed = supervisor.locator(f"#overdue li[data-number='{number}']")
     expect(listed).to_be_visible()

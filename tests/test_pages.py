@@ -516,19 +516,24 @@ def test_the_diagram_puts_states_in_rows_and_highlights_the_current_one() -> Non
         assert drawn.count('<g class="state') == len(definition.states), definition.name
 
 
-def test_an_escalated_breach_says_whose_clock_still_runs(demo: Workflow, clock: FrozenClock) -> None:
+def test_an_escalated_breach_shows_the_new_levels_clock_and_a_mark_where_it_breached(
+    demo: Workflow, clock: FrozenClock
+) -> None:
     number = submit(demo, 1)
-    clock.advance(timedelta(days=1))  # the 4-hour acceptance limit passed: the sweep escalates it
+    clock.advance(timedelta(days=1))  # the 4-hour acceptance limit passed on Thursday 16:00: the sweep escalates it
     Housekeeping(demo).sweep()
     assert demo.show(number)["level"] == "community"
     page = browser(demo, clock, "community-c01").get(f"/appeals/{number}")
-    badge = re.search(r'<span class="sla sla-breached">.*?</span>\s*</span>', page.text, re.S)
-    assert badge, "no breached badge"
-    assert "上报后本级" in badge.group(0) and "剩 " in badge.group(0)
+    # The community's 4 h run from Thursday 16:00 to Friday 11:30; it is Friday 10:00: its clock is on track.
+    badge = re.search(r'<span class="sla sla-on_track">.*?</span>\s*</span>', page.text, re.S)
+    assert badge, "no on-track badge for the community's own clock"
+    assert "此前在楼宇超时" in badge.group(0) and "剩 " in badge.group(0)
+    assert "上报后本级" not in page.text and "已超时" not in badge.group(0)
+    assert "2026-11-26 16:00" in page.text, "超时时间 shows the due instant, in Shanghai time"
     clock.advance(timedelta(days=2))  # now the community's own limit has passed too: plainly overdue
     page = browser(demo, clock, "community-c01").get(f"/appeals/{number}")
     badge = re.search(r'<span class="sla sla-breached">.*?</span>\s*</span>', page.text, re.S)
-    assert badge and "上报后本级" not in badge.group(0) and "超时 " in badge.group(0)
+    assert badge and "超时 " in badge.group(0) and "此前在楼宇超时" in badge.group(0)
 
 
 def flat_routes(routes: list[Any]) -> list[Any]:

@@ -204,7 +204,43 @@ def test_a_breach_moves_the_appeal_from_the_building_to_the_community_and_tells_
     shown_sla = shown["sla"]
     # The state clock restarts at the community: Thursday 16:00-17:30, then Friday 09:00-11:30.
     assert shown_sla["state_due_at"] == iso(2026, 11, 27, 11, 30)
-    assert (shown_sla["status"], shown_sla["breached_at"]) == ("breached", iso(2026, 11, 26, 16))
+    # The status is the community's own clock; the breach is a fact about the building.
+    assert (shown_sla["status"], shown_sla["breached_at"]) == ("on_track", iso(2026, 11, 26, 16))
+    assert shown_sla["breached_earlier_at"] == "building"
+
+
+def test_a_breach_found_late_is_recorded_at_its_due_instant_against_the_level_that_let_it_happen(
+    demo: Workflow, clock: FrozenClock
+) -> None:
+    number = submit_event(demo)
+    clock.set(sh(2026, 11, 26, 17))  # the building's 4 h ran out at 16:00; the first sweep comes an hour later
+    sweep(demo)
+    shown = sla(demo, number)
+    assert shown["state_due_at"] == iso(2026, 11, 27, 11, 30), "the community's 4 h count from 16:00, not 17:00"
+    assert shown["status"] == "on_track", "the status is the community's clock"
+    assert shown["breached_at"] == iso(2026, 11, 26, 16), "超时时间 is the due instant, not when the sweep ran"
+    assert shown["breached_earlier_at"] == "building"
+    with UnitOfWork(demo.engine) as uow:
+        building = uow.repo.unit_by_code("B01")
+    assert building is not None
+    assert shown["breaches"] == [
+        {
+            "level": "building",
+            "unit_id": building.id,
+            "clock": "state",
+            "due_at": iso(2026, 11, 26, 16),
+            "detected_at": iso(2026, 11, 26, 17),
+            "late": {"seconds": 3600, "text": "1h00m"},
+        }
+    ]
+    climbed = demo.history(number)[-1]
+    assert (climbed["kind"], climbed["at"], climbed["recorded_at"]) == (
+        "escalated",
+        iso(2026, 11, 26, 16),
+        iso(2026, 11, 26, 17),
+    )
+    told = [n for n in notices_of(demo.engine, number) if n[0] == "escalated"]
+    assert told == [("escalated", "community-c01", None, None)]
 
 
 def test_an_unanswered_appeal_climbs_every_level_and_is_recorded_as_breached_at_the_district(
@@ -378,7 +414,9 @@ def test_the_status_goes_on_track_at_risk_breached_as_the_clock_runs(demo: Workf
         shown = sla(demo, number)
         assert (shown["status"], shown["working_time_left"]) == (status, left), when
     sweep(demo)
-    assert sla(demo, number)["status"] == "breached", "a breach stays on the record after the climb"
+    after = sla(demo, number)
+    # The community's clock started at 16:00: its status is its own; the building's breach is a mark.
+    assert (after["status"], after["breached_earlier_at"]) == ("on_track", "building"), after
     clock.set(sh(2026, 11, 26, 17))
     demo.fire(number, "start_pre_check", as_user="community-c01")  # the community holds it after the climb
     demo.fire(number, "request_materials", as_user="community-c01", comment="请补充材料")
@@ -423,10 +461,20 @@ def test_timers_due_while_no_sweeper_ran_fire_once_each_in_due_order(demo: Workf
     assert fired == [("state", 50, "done"), ("state", 80, "done"), ("state", 100, "done")]
     assert sweep(demo)["claimed"] == 0
 
-    clock.set(sh(2026, 12, 7, 10))  # ten days without a sweep: many intervals of 4 h, one climb
+    clock.set(sh(2026, 12, 7, 10))  # ten days without a sweep: each limit that ran out climbs, as of its instant
     report = sweep(demo)
-    assert report["escalations"] == 1, report
-    assert demo.show(number)["level"] == "subdistrict", "a long gap climbs one level, not one per missed limit"
+    assert (report["escalations"], report["breaches_at_top"]) == (2, 2), report
+    assert demo.show(number)["level"] == "district", "a long gap climbs as far as steady sweeping would have"
+    moves = [(e["kind"], e["at"], e["recorded_at"], e["payload"].get("level")) for e in demo.history(number)[1:]]
+    swept = iso(2026, 12, 7, 10)
+    assert moves == [
+        ("escalated", iso(2026, 11, 26, 16), iso(2026, 11, 26, 17), "community"),
+        # The community's 4 h from Thursday 16:00, not from the sweep: Thursday 1.5 h, Friday 09:00-11:30.
+        ("escalated", iso(2026, 11, 27, 11, 30), swept, "subdistrict"),
+        ("escalated", iso(2026, 11, 27, 17, 30), swept, "district"),
+        ("breached", iso(2026, 11, 30, 15), swept, None),  # the district's state limit
+        ("breached", iso(2026, 12, 3, 10), swept, None),  # the overall 5 d
+    ]
     assert sweep(demo)["claimed"] == 0
 
 
@@ -512,16 +560,21 @@ def test_the_report_counts_per_level_and_unit_now_and_as_of_an_earlier_moment(
         "paused": 1,
     }
 
-    sweep(demo)  # A climbs to the community
+    sweep(demo)  # A climbs to the community as of 16:00: the community's own clock is on track
     now = demo.sla_report()
     assert counts(now) == {
-        ("community", "C01"): (1, 0, 0, 1, 0),
+        ("community", "C01"): (1, 1, 0, 0, 0),
         ("building", "B01"): (2, 1, 0, 0, 1),
         ("building", "B02"): (1, 0, 1, 0, 0),
     }
     assert [level["level"] for level in now["levels"]] == ["building", "community", "subdistrict", "district"]
-    assert now["totals"] == {"open": 4, "on_track": 1, "at_risk": 1, "breached": 1, "paused": 1}
-    assert counts(demo.sla_report(unit="B01")) == {("building", "B01"): (2, 1, 0, 0, 1)}
+    assert now["totals"] == {"open": 4, "on_track": 2, "at_risk": 1, "breached": 0, "paused": 1}
+    # The breach is counted against the level and unit that let it happen, read from the breaches table.
+    breaches = {(level["level"], u["unit"]["code"]): u["breaches"] for level in now["levels"] for u in level["units"]}
+    assert breaches == {("community", "C01"): 0, ("building", "B01"): 1, ("building", "B02"): 0}
+    b01 = demo.sla_report(unit="B01")
+    assert counts(b01) == {("building", "B01"): (2, 1, 0, 0, 1)}
+    assert b01["levels"][0]["units"][0]["breaches"] == 1
 
 
 def test_the_report_counts_each_appeal_by_its_own_status_now_and_as_of_the_same_moment(
@@ -620,7 +673,8 @@ def test_the_report_gives_response_and_resolution_rates_and_average_working_time
     demo.fire(p, "reject", as_user="bureau-approval-01", comment="活动占用消防通道")  # decided after 6.5 h
     clock.set(sh(2026, 11, 27, 15))
     sweep(demo)  # q's pre_check ran out at 14:30 and r's `submitted` on Thursday at 16:00: both climb
-    assert {demo.show(n)["level"] for n in (q, r)} == {"community"}
+    # r climbed as of Thursday 16:00, so the community's 4 h ran out on Friday at 11:30: r climbed again.
+    assert [demo.show(n)["level"] for n in (q, r)] == ["community", "subdistrict"]
     demo.fire(q, "pass_pre_check", as_user="community-c01")  # the community holds it now
     demo.fire(q, "file_application", as_user="community-c01", data={"materials_complete": True})
     clock.set(sh(2026, 11, 27, 16))
@@ -790,11 +844,21 @@ def test_sweep_json_reports_what_it_fired(demo: Workflow, clock: FrozenClock, cl
     number = submit_event(demo)
     clock.set(sh(2026, 11, 26, 16))
     report = json.loads(cli("sweep", "--json"))
-    timer_keys = ("claimed", "fired", "reminders", "escalations", "breaches_at_top", "skipped", "errors")
+    timer_keys = (
+        "claimed",
+        "fired",
+        "reminders",
+        "late_reminders",
+        "escalations",
+        "breaches_at_top",
+        "skipped",
+        "errors",
+    )
     assert {key: report.get(key, "missing") for key in timer_keys} == {
         "claimed": 3,
         "fired": 3,
         "reminders": 2,
+        "late_reminders": 2,  # both fell due before the breach that the same sweep found had moved the appeal
         "escalations": 1,
         "breaches_at_top": 0,
         "skipped": 0,

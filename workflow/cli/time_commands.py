@@ -105,6 +105,7 @@ def _sweep(args: argparse.Namespace) -> int:
     n = report["notices"]
     emit_line(
         f"timers: claimed {report['claimed']}, fired {report['fired']} ({report['reminders']} reminders, "
+        f"{report['late_reminders']} of them late, "
         f"{report['escalations']} escalations, {report['breaches_at_top']} breaches at the district), "
         f"{report['skipped']} skipped; digests written {report['digests']}; notices: sent {n['sent']}, "
         f"skipped {n['skipped']}, retrying {n['retried']}, failed {n['failed']}"

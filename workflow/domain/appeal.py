@@ -100,6 +100,7 @@ class EventRecord:
     seq: int = 0
     prev_hash: str | None = None
     hash: str = ""
+    recorded_at: datetime | None = None  # when written; `at` is when it took effect
 
 
 @dataclass

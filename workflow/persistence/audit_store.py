@@ -20,7 +20,8 @@ appeals = table_of(Appeal)
 seals = table_of(AuditSeal)
 
 _EVENTS = """
-SELECT id, appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload, seq, prev_hash, hash
+SELECT id, appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload,
+       seq, prev_hash, hash, recorded_at
 FROM appeal_events WHERE appeal_id >= {first} AND appeal_id <= {last}
 ORDER BY appeal_id, seq, id
 """
@@ -90,6 +91,11 @@ class AuditStore:
         if isinstance(at, str):  # SQLite: naive UTC text, as written
             at = datetime.fromisoformat(at)
         at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        recorded_at = row[14]
+        if isinstance(recorded_at, str):
+            recorded_at = datetime.fromisoformat(recorded_at)
+        if recorded_at is not None:
+            recorded_at = recorded_at.replace(tzinfo=UTC) if recorded_at.tzinfo is None else recorded_at.astimezone(UTC)
         if isinstance(payload, str | bytes):
             payload = json.loads(payload)
         return EventRecord(
@@ -107,6 +113,7 @@ class AuditStore:
             seq=row[11] if row[11] is not None else 0,
             prev_hash=row[12],
             hash=row[13] or "",
+            recorded_at=recorded_at,
         )
 
     def heads(self) -> list[tuple[str, int, str | None]]:

@@ -51,9 +51,9 @@ WHERE id = :appeal_id AND version = :expected_version AND audit_seq = :expected_
 
 _INSERT_EVENT = """
 INSERT INTO appeal_events (appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload,
-                           seq, prev_hash, hash)
+                           seq, prev_hash, hash, recorded_at)
 VALUES (:appeal_id, :version, :kind, :actor_id, :at, :trigger, :from_state, :to_state, :comment, :payload,
-        :seq, :prev_hash, :hash)
+        :seq, :prev_hash, :hash, :recorded_at)
 """
 
 # An event that does not change the appeal (a submission's first, a comment) still moves its chain head;
@@ -86,9 +86,9 @@ WITH changed AS (
     AND ((clock = 'state' AND :cancel_state) OR (clock = 'overall' AND :cancel_overall))
 )
 INSERT INTO appeal_events (appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, comment, payload,
-                           seq, prev_hash, hash)
-SELECT id, :version, :kind, :actor_id, :updated_at, :trigger, :from_state, :to_state, :comment, :payload,
-       :seq, :prev_hash, :hash FROM changed
+                           seq, prev_hash, hash, recorded_at)
+SELECT id, :version, :kind, :actor_id, :event_at, :trigger, :from_state, :to_state, :comment, :payload,
+       :seq, :prev_hash, :hash, :updated_at FROM changed
 """
 
 
@@ -237,7 +237,14 @@ class HotPath:
         """The compare-and-set, its audit event linked to the chain, cancelled and new timers; False (nothing
         written) if the version moved on. A comment that moved only the chain head meanwhile is linked after."""
         cancel_state, cancel_overall = cancel
-        event = {**event, "appeal_id": change["appeal_id"], "version": change["version"], "at": change["updated_at"]}
+        # `at` is when the fact took effect (a breach found late: its due instant), `recorded_at` when written.
+        event = {
+            **event,
+            "appeal_id": change["appeal_id"],
+            "version": change["version"],
+            "at": event.get("at") or change["updated_at"],
+            "recorded_at": change["updated_at"],
+        }
         while True:
             link = chain.link(event)
             if self._change_and_log_once(driver, change, link, chain, cancel_state, cancel_overall):
@@ -278,7 +285,8 @@ class HotPath:
                         },
                     )
                 return True
-            values.update({k: v for k, v in event.items() if k not in ("appeal_id", "version", "at")})
+            values.update({k: v for k, v in event.items() if k not in ("appeal_id", "version", "at", "recorded_at")})
+            values["event_at"] = self.when(event["at"])
             values["payload"] = self.document(values["payload"])
             values.update(cancel_state=cancel_state, cancel_overall=cancel_overall)
             cursor.execute(self.update_and_log_sql, values)
@@ -289,6 +297,7 @@ class HotPath:
     def append_event(self, driver: Any, event: Mapping[str, Any], chain: ChainHead) -> None:
         """An event that leaves the appeal row as it is (a submission's first, a comment): the chain head
         moves with a compare-and-set of its own, retried after whatever moved it meanwhile."""
+        event = {**event, "recorded_at": event.get("recorded_at") or event["at"]}  # hashed as it is stored
         cursor = driver.cursor()
         try:
             while True:
@@ -338,4 +347,6 @@ class HotPath:
         values = dict(params)
         values["payload"] = self.document(values["payload"])
         values["at"] = self.when(values["at"])
+        # `at` is when the fact took effect; recorded_at when it was written (the same unless a sweep catches up).
+        values["recorded_at"] = self.when(params.get("recorded_at") or params["at"])
         cursor.execute(self.insert_sql, values)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     Connection,
@@ -28,10 +28,12 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from workflow.domain.appeal import Actor, AppealRecord, EventRecord
 from workflow.domain.audit_chain import ChainHead
+from workflow.domain.sla import BREACH as BREACH_THRESHOLD
 from workflow.persistence.hot_path import HotPath
 from workflow.persistence.tables import (
     Appeal,
     AppealEvent,
+    Breach,
     DefinitionVersion,
     Enterprise,
     Notice,
@@ -51,11 +53,19 @@ definition_versions = table_of(DefinitionVersion)
 number_sequences = table_of(NumberSequence)
 notices = table_of(Notice)
 timers = table_of(Timer)
+breaches = table_of(Breach)
 
 # Written `is_open = 1` on SQLite, which is what its partial indexes on open appeals are declared with.
 IS_OPEN = appeals.c.is_open == True  # noqa: E712
 # Literal statuses, as in ix_timers_due's predicate: with bound parameters SQLite scans every timer.
 LIVE_TIMER = timers.c.status.in_([literal_column("'pending'"), literal_column("'claimed'")])
+
+
+def _takeable(now: datetime) -> Any:
+    """A live timer nobody holds: pending, or claimed under a lease that has run out."""
+    return or_(timers.c.status == "pending", timers.c.lease_until < now)
+
+
 _parent = units.alias("parent_unit")
 _building = units.alias("building_unit")
 # A department (e.g. the approval bureau) answers for the district it belongs to.
@@ -165,6 +175,69 @@ ADD_NOTICES = {
     .on_conflict_do_nothing(index_elements=["dedupe_key"])
     for dialect, builder in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
+
+
+# A catch-up's statements: the appeal's next due timer, taking it, keeping the appeal's lease.
+_NOW = bindparam("now", type_=timers.c.due_at.type)
+_DUE_OF_APPEAL = (timers.c.appeal_id == bindparam("appeal_id"), LIVE_TIMER, timers.c.due_at <= _NOW)
+_TAKEABLE_NOW = or_(timers.c.status == "pending", timers.c.lease_until < _NOW)
+
+
+class DueTimer(NamedTuple):
+    id: int
+    appeal_id: int
+    clock: str
+    threshold: int
+    due_at: datetime
+    status: str
+    claimed_by: str | None
+    lease_until: datetime | None
+
+
+NEXT_DUE_TIMER = (
+    select(*(timers.c[name] for name in DueTimer._fields))
+    .where(*_DUE_OF_APPEAL)
+    .order_by(timers.c.due_at, timers.c.id)
+    .limit(1)
+)
+_ALREADY_MINE = and_(timers.c.status == "claimed", timers.c.claimed_by == bindparam("node"))
+TAKE_TIMER = (
+    update(timers)
+    .where(timers.c.id == bindparam("timer_id"), LIVE_TIMER)
+    .values(
+        status="done",
+        claimed_by=bindparam("node"),
+        fired_at=_NOW,
+        attempts=case((_ALREADY_MINE, timers.c.attempts), else_=timers.c.attempts + 1),
+    )
+)
+RENEW_DUE_TIMERS = (
+    update(timers)
+    .where(*_DUE_OF_APPEAL, _ALREADY_MINE)
+    .values(lease_until=bindparam("lease_until", type_=timers.c.lease_until.type))
+)
+LEASE_DUE_TIMERS = (
+    update(timers)
+    .where(*_DUE_OF_APPEAL, _TAKEABLE_NOW)
+    .values(
+        status="claimed",
+        claimed_by=bindparam("node"),
+        lease_until=bindparam("lease_until", type_=timers.c.lease_until.type),
+        attempts=timers.c.attempts + 1,
+    )
+)
+BREACH_DUE_BETWEEN = (
+    select(timers.c.id)
+    .where(
+        *_DUE_OF_APPEAL,
+        timers.c.threshold >= BREACH_THRESHOLD,
+        timers.c.due_at >= bindparam("since", type_=timers.c.due_at.type),
+    )
+    .limit(1)
+)
+ADD_BREACH = insert(breaches).values(
+    **{name: bindparam(name) for name in ("appeal_id", "level", "unit_id", "clock", "due_at", "detected_at", "late_s")}
+)
 
 
 def _people_at(roles: int) -> Any:
@@ -278,7 +351,11 @@ class Repository:
         row = self.connection.execute(ACTOR_BY_ID, {"id": user_id}).first()
         return _actor(row) if row is not None else None
 
-    def find_assignee(self, role: str, building_path: str, department: str | None = None) -> int | None:
+    def find_assignee(
+        self, role: str, building_path: str, department: str | None = None, *, spread: int | None = None
+    ) -> int | None:
+        """`spread` (e.g. the appeal's id) picks among the equally near by turns instead of by load: a
+        choice that does not depend on the order in which a catch-up sweep reaches the appeals."""
         params = {"role": role, "building_path": building_path, "department": department or ""}
         candidates = self._rows(FIND_CANDIDATES, params)
         if not candidates:
@@ -286,6 +363,8 @@ class Repository:
         nearest = [int(person) for person, *nearness in candidates if tuple(nearness) == candidates[0][1:]]
         if len(nearest) == 1:
             return nearest[0]
+        if spread is not None:
+            return nearest[spread % len(nearest)]
         # Least loaded, then the oldest account (the candidates come in id order).
         return min(nearest, key=lambda person: int(self._rows(OPEN_LOAD, {"id": person})[0][0]))
 
@@ -496,31 +575,93 @@ class Repository:
 
     # --- timers ------------------------------------------------------------------------
     def claim_timers(self, node: str, now: datetime, lease_until: datetime, batch: int) -> list[Row[Any]]:
-        """Take up to `batch` due timers, oldest first: pending ones and those whose claim has expired.
+        """Take up to `batch` due timers, oldest first, of appeals no other node holds a live lease on.
 
-        PostgreSQL skips rows another node is claiming (SKIP LOCKED); SQLite's writer lock already
-        makes the claim exclusive, and the status condition in the UPDATE is the rowcount check."""
+        A node that holds timers of an appeal fires all of that appeal's due timers, in due order
+        (services/sweeper.py), so an appeal is leased whole: its timers are skipped while another node's
+        lease on any of them runs. On PostgreSQL the candidates are locked (SKIP LOCKED), then their appeals
+        (SKIP LOCKED: an appeal being fired or changed now waits for the next claim), and only then is each
+        appeal's lease checked again, which now sees every claim committed before. SQLite's writer lock
+        makes the whole claim exclusive."""
+        mine = timers.alias("held")
+        leased = (
+            select(mine.c.id)
+            .where(mine.c.appeal_id == timers.c.appeal_id, mine.c.status == "claimed", mine.c.lease_until >= now)
+            .exists()
+        )
         due = (
-            select(timers.c.id)
-            .where(
-                LIVE_TIMER,
-                timers.c.due_at <= now,
-                or_(timers.c.status == "pending", timers.c.lease_until < now),
-            )
+            select(timers.c.id, timers.c.appeal_id)
+            .where(LIVE_TIMER, timers.c.due_at <= now, _takeable(now), ~leased)
             .order_by(timers.c.due_at, timers.c.id)
             .limit(batch)
         )
         if self.dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
+            due = due.with_for_update(skip_locked=True, of=timers)
+        # Not UPDATE ... WHERE id IN (that SELECT): PostgreSQL may run the subquery again for each row it
+        # updates, skip the rows it has just locked, and so claim more than `batch` (see notifications/outbox.py).
+        candidates = self.connection.execute(due).all()
+        if not candidates:
+            return []
+        appeal_ids = sorted({row.appeal_id for row in candidates})
+        if self.dialect == "postgresql":
+            locked = select(appeals.c.id).where(appeals.c.id.in_(appeal_ids)).with_for_update(skip_locked=True)
+            free = set(self.connection.execute(locked).scalars())
+            held = select(timers.c.appeal_id).where(
+                timers.c.appeal_id.in_(list(free)), timers.c.status == "claimed", timers.c.lease_until >= now
+            )
+            free -= set(self.connection.execute(held).scalars())
+        else:
+            free = set(appeal_ids)
+        ids = [row.id for row in candidates if row.appeal_id in free]
+        if not ids:
+            return []
         claimed = (
             update(timers)
-            .where(timers.c.id.in_(due.scalar_subquery()))
-            .where(or_(timers.c.status == "pending", and_(timers.c.status == "claimed", timers.c.lease_until < now)))
+            .where(timers.c.id.in_(ids), LIVE_TIMER, _takeable(now))
             .values(status="claimed", claimed_by=node, lease_until=lease_until, attempts=timers.c.attempts + 1)
             .returning(timers.c.id, timers.c.appeal_id, timers.c.clock, timers.c.threshold, timers.c.due_at)
         )
         rows = list(self.connection.execute(claimed).all())
         return sorted(rows, key=lambda r: (r.due_at, r.id))
+
+    def next_due_timer(self, appeal_id: int, now: datetime) -> DueTimer | None:
+        """The appeal's earliest live timer due by `now` (ties by id), whoever holds it. Read with the
+        appeal locked, so that nobody fires or adds timers of it meanwhile."""
+        rows = self._rows(NEXT_DUE_TIMER, {"appeal_id": appeal_id, "now": now})
+        return DueTimer(*rows[0]) if rows else None
+
+    def take_timer(self, timer_id: int, node: str, now: datetime) -> bool:
+        """Mark a live timer done by this node; a timer this node had not claimed counts as one more attempt.
+        The caller holds the appeal's lock and has checked that no live lease of another node covers it."""
+        return self._write(TAKE_TIMER, {"timer_id": timer_id, "node": node, "now": now}) == 1
+
+    def lease_due_timers(self, appeal_id: int, node: str, now: datetime, lease_until: datetime) -> int:
+        """Renew this node's lease on the appeal's due timers and claim those nobody holds (an escalation adds
+        timers that may be due already), so that the catch-up keeps the appeal; how many it newly claimed."""
+        values = {"appeal_id": appeal_id, "node": node, "now": now, "lease_until": lease_until}
+        self._write(RENEW_DUE_TIMERS, values)
+        return self._write(LEASE_DUE_TIMERS, values)
+
+    def breach_due_between(self, appeal_id: int, since: datetime, now: datetime) -> bool:
+        """Whether a live breach timer of the appeal fell due in [since, now]."""
+        return bool(self._rows(BREACH_DUE_BETWEEN, {"appeal_id": appeal_id, "since": since, "now": now}))
+
+    def add_breach(self, values: Mapping[str, Any]) -> None:
+        self._write(ADD_BREACH, values)
+
+    def breaches_of(self, appeal_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
+        """Each appeal's breaches, oldest first."""
+        found: dict[int, list[Row[Any]]] = {i: [] for i in appeal_ids}
+        if not appeal_ids:
+            return found
+        query = (
+            select(breaches)
+            .where(breaches.c.appeal_id.in_(list(appeal_ids)))
+            .order_by(breaches.c.appeal_id, breaches.c.due_at, breaches.c.id)
+        )
+        for row in self.connection.execute(query):
+            found[row.appeal_id].append(row)
+        return found
 
     def finish_timer(self, timer_id: int, node: str, now: datetime) -> bool:
         """Mark a claimed timer done; False if the claim was lost (cancelled, or retaken after its lease)."""

@@ -412,6 +412,10 @@ class AppealEvent(Base):
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
+    # `at` is when the fact took effect (a breach: its due instant), this is when the row was written:
+    # they differ when a sweep catches up after downtime. Always written; NULL never since 0007.
+    recorded_at: Mapped[datetime | None]
+
 
 class AuditSeal(Base):
     """A record of every chain's head at one moment (`appeals audit seal`); append-only like the trail."""
@@ -444,3 +448,19 @@ class Attachment(Base):
     uploaded_at: Mapped[datetime]
     removed_at: Mapped[datetime | None]
     removed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Breach(Base):
+    """A time limit that ran out, as a fact about the level that held the appeal when it did."""
+
+    __tablename__ = "breaches"
+    __table_args__ = (Index("ix_breaches_appeal", "appeal_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"))
+    level: Mapped[str] = mapped_column(String(16))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    clock: Mapped[str] = mapped_column(String(8))  # state | overall
+    due_at: Mapped[datetime]
+    detected_at: Mapped[datetime]  # when a sweep found it
+    late_s: Mapped[int] = mapped_column(Integer)  # detected_at - due_at, in seconds: how late it was seen

@@ -441,15 +441,22 @@ def move_level(
     reason: str,
     kind: str,
     breached: bool = False,
+    at: datetime | None = None,
 ) -> Outcome:
     """Hand the appeal to `target`'s unit and its lead, restart the state clock there, tell the people.
 
+    `at`: the instant the move takes effect, if earlier than now (a breach found by a catch-up sweep
+    climbs as of its due instant: the new level's clock starts then, and its audit event says so).
     Does not commit: the caller's transaction holds the change, its event, timers and notices together.
     """
     definition = ctx.registry.get(uow, appeal.definition_id).spec
     now = ctx.clock.now()
+    at = at or now
     unit_id = unit_at_level(appeal.building_path, target)
-    assignee_id = uow.repo.find_assignee(LEAD_ROLE_OF_LEVEL[target], appeal.building_path)
+    # A breach climbs by turns among equally near leads, not by their load: the load depends on the order in
+    # which a catch-up sweep reaches the appeals, the turn only on the appeal.
+    spread = appeal.id - 1 if breached else None  # ids start at 1: the first appeal goes to the oldest account
+    assignee_id = uow.repo.find_assignee(LEAD_ROLE_OF_LEVEL[target], appeal.building_path, spread=spread)
     if assignee_id is None:
         log.warning(
             "appeal %s reached the %s level, where nobody holds role %s",
@@ -457,17 +464,16 @@ def move_level(
             target,
             LEAD_ROLE_OF_LEVEL[target],
         )
-    clocks = ctx.planner.entered(definition, clocks_of(appeal), appeal.state, now)
-    if breached:  # one breach climbs one level: what is already due would climb it again, the rest stays armed
-        armed = ctx.planner.recomputed(definition, clocks.clocks, appeal.state, now).timers
-        clocks = ClockChange(clocks.clocks, tuple(t for t in armed if t.due_at > now), True, True, clocks.decided)
+    # Timers already due stay armed: the sweeper fires them in due order, each climbing from where the
+    # appeal was at its own instant.
+    clocks = ctx.planner.entered(definition, clocks_of(appeal), appeal.state, at)
     values = {
         **unchanged_columns(appeal),
         **change_columns(clocks, now),
         "level": target.value,
         "unit_id": unit_id,
         "assignee_id": assignee_id,
-        "breached_at": appeal.breached_at or (now if breached else None),
+        "breached_at": appeal.breached_at or (at if breached else None),
     }
     action = "escalate" if kind == EventKind.ESCALATED else "send_down"
     _write(
@@ -478,6 +484,7 @@ def move_level(
         {
             "kind": kind,
             "actor_id": actor_id,
+            "at": at,
             "trigger": action,
             "from_state": appeal.state,
             "to_state": appeal.state,
@@ -509,6 +516,7 @@ def move_level(
         "from_level_title": LEVEL_TITLES[Level(appeal.level)],
         "reason": reason,
         "breach": breached,
+        "at": at.isoformat(),
     }
     going_up = kind == EventKind.ESCALATED
     arrived = NoticeKind.ESCALATED if going_up else NoticeKind.SENT_DOWN

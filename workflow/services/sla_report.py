@@ -11,20 +11,21 @@ from sqlalchemy import ColumnElement, and_, case, func, literal_column, or_, sel
 
 from workflow.domain.org import Level
 from workflow.errors import UnitNotFound
-from workflow.persistence.repository import IS_OPEN, appeals, units
+from workflow.persistence.repository import IS_OPEN, appeals, breaches, units
 from workflow.persistence.unit_of_work import UnitOfWork
 from workflow.services.views import duration_view, local_time
 
 
+# Breached and at risk read the current level's clocks: a breach at an earlier level is a fact about that
+# level (the `breaches` table, counted per level and unit below), not a lasting status of the appeal.
 def breached_by(now: datetime) -> ColumnElement[bool]:
-    return and_(appeals.c.clock == "running", or_(appeals.c.breached_at <= now, appeals.c.due_at <= now))
+    return and_(appeals.c.clock == "running", appeals.c.due_at <= now)
 
 
 def at_risk_by(now: datetime) -> ColumnElement[bool]:
     return and_(
         appeals.c.clock == "running",
         appeals.c.at_risk_at <= now,
-        or_(appeals.c.breached_at.is_(None), appeals.c.breached_at > now),
         or_(appeals.c.due_at.is_(None), appeals.c.due_at > now),
     )
 
@@ -42,15 +43,12 @@ SCALE = 1 << 32
 
 def _counts_now(conditions: list[ColumnElement[bool]], now: datetime) -> Any:
     """Per level, unit and clock: open, then `risky` (SCALE x past the at-risk instant + those of them
-    breached) and `late_breached` (breached, not past the at-risk instant), without reading every open
-    appeal's instants.
+    past their due instant), without reading every open appeal's instants.
 
     Open appeals are counted per group on the narrow ix_appeals_open_groups; within each group's running
-    appeals, those past their at-risk instant and those ever breached are index ranges of
-    ix_appeals_open_sla and ix_appeals_open_breached, so only they are read again. This relies on the
-    planner's invariant (tests/test_sla_properties.py): an appeal with a due instant has an at-risk instant
-    no later, so one past its due instant is in the at-risk range and only `breached_at` can make an appeal
-    outside that range breached."""
+    appeals, those past their at-risk instant are an index range of ix_appeals_open_sla, so only they are
+    read again. This relies on the planner's invariant (tests/test_sla_properties.py): an appeal with a due
+    instant has an at-risk instant no later, so one past its due instant is in the at-risk range."""
     groups = (
         select(appeals.c.level, appeals.c.unit_id, appeals.c.clock, func.count().label("open"))
         .where(*conditions)
@@ -74,16 +72,13 @@ def _counts_now(conditions: list[ColumnElement[bool]], now: datetime) -> Any:
         )
         return case((groups.c.clock == "running", count), else_=0)
 
-    breached = or_(a.c.breached_at <= now, a.c.due_at <= now)
-    risky = func.count() * literal_column(str(SCALE)) + func.count().filter(breached)
-    late = (a.c.breached_at <= now, or_(a.c.at_risk_at > now, a.c.at_risk_at.is_(None)))
+    risky = func.count() * literal_column(str(SCALE)) + func.count().filter(a.c.due_at <= now)
     return select(
         groups.c.level,
         groups.c.unit_id,
         groups.c.clock,
         groups.c.open,
         running_in_group(risky, a.c.at_risk_at <= now).label("risky"),
-        running_in_group(func.count(), *late).label("late_breached"),
     )
 
 
@@ -92,7 +87,7 @@ def _at_risk_and_breached(row: Any) -> tuple[int, int]:
     if "risky" not in row._fields:
         return int(row.at_risk or 0), int(row.breached or 0)
     risky, risky_breached = divmod(int(row.risky), SCALE)
-    return risky - risky_breached, risky_breached + int(row.late_breached)
+    return risky - risky_breached, risky_breached
 
 
 def _counts_as_of(conditions: list[ColumnElement[bool]], now: datetime) -> Any:
@@ -112,6 +107,19 @@ def _counts_as_of(conditions: list[ColumnElement[bool]], now: datetime) -> Any:
     )
 
 
+def _breaches_by_level_and_unit(uow: UnitOfWork, subtree: Any | None, now: datetime) -> dict[tuple[str, int], int]:
+    """Breaches of open appeals by the level and unit that let them happen (in scope: that unit), up to `now`."""
+    query = (
+        select(breaches.c.level, breaches.c.unit_id, func.count().label("n"))
+        .join(appeals, appeals.c.id == breaches.c.appeal_id)
+        .where(IS_OPEN, breaches.c.due_at <= now)
+        .group_by(breaches.c.level, breaches.c.unit_id)
+    )
+    if subtree is not None:
+        query = query.where(breaches.c.unit_id.in_(subtree.scalar_subquery()))
+    return {(row.level, row.unit_id): int(row.n) for row in uow.connection.execute(query)}
+
+
 def _count(condition: ColumnElement[bool]) -> Any:
     return func.sum(case((condition, 1), else_=0))
 
@@ -129,7 +137,7 @@ def sla_summary(
     `past` (an as-of moment was asked for) leaves out appeals submitted later; `extra` narrows the appeals
     counted (a department officer's)."""
     conditions: list[ColumnElement[bool]] = [IS_OPEN, *extra]
-    scope = None
+    scope = subtree = None
     if unit_code is not None:
         scope = uow.repo.unit_by_code(unit_code)
         if scope is None:
@@ -146,6 +154,9 @@ def sla_summary(
         counts["breached"] += breached
         if row.clock == "paused":
             counts["paused"] += int(row.open)
+    recorded = _breaches_by_level_and_unit(uow, subtree, now)
+    for place in recorded:  # a level that let a limit run out is listed even once the appeal has left it
+        groups.setdefault(place, {"open": 0, "at_risk": 0, "breached": 0, "paused": 0})
     names = uow.repo.units_by_id([unit_id for _, unit_id in groups])
     levels: dict[str, list[dict[str, Any]]] = {level.value: [] for level in Level}
     totals = {"open": 0, "at_risk": 0, "breached": 0, "paused": 0, "on_track": 0}
@@ -155,7 +166,7 @@ def sla_summary(
         counts["on_track"] = counts["open"] - counts["at_risk"] - counts["breached"] - counts["paused"]
         for key, value in counts.items():
             totals[key] += value
-        levels.setdefault(level, []).append({"unit": where, **counts})
+        levels.setdefault(level, []).append({"unit": where, **counts, "breaches": recorded.get((level, unit_id), 0)})
     for entries in levels.values():
         entries.sort(key=lambda e: (-e["breached"], -e["at_risk"], e["unit"]["code"] or ""))
     return {

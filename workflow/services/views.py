@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -199,10 +200,17 @@ def duration_view(span: timedelta | None) -> dict[str, Any] | None:
     return {"seconds": seconds, "text": f"{sign}{hours}h{minutes:02d}m"}
 
 
-def sla_view(appeal: AppealRecord, planner: SlaPlanner, now: datetime) -> dict[str, Any]:
+def sla_view(
+    appeal: AppealRecord, planner: SlaPlanner, now: datetime, breaches: Sequence[Any] = ()
+) -> dict[str, Any]:
+    """The status is the current level's clocks; breaches are facts about the levels that let them happen:
+    listed with their due instants, and the latest one before this level's clock started is the mark
+    `breached_earlier_at`."""
     clocks = clocks_of(appeal)
+    entered = clocks.state_entered_at
+    earlier = [b for b in breaches if b.due_at <= entered and b.due_at <= now]
     return {
-        "status": status_at(clocks, appeal.breached_at, now, appeal.is_open).value,
+        "status": status_at(clocks, None, now, appeal.is_open).value,
         "clock": appeal.clock,
         "due_at": local_time(clocks.due_at),
         "at_risk_at": local_time(clocks.at_risk_at),
@@ -210,7 +218,9 @@ def sla_view(appeal: AppealRecord, planner: SlaPlanner, now: datetime) -> dict[s
         "overall_due_at": local_time(appeal.overall_due_at),
         "working_time_left": duration_view(working_time_left(planner.calendar, clocks, now)),
         "overall_used": duration_view(clocks.used_at(planner.calendar, now)),
-        "breached_at": local_time(appeal.breached_at),
+        "breached_at": local_time(appeal.breached_at),  # the first breach's due instant
+        "breaches": [breach_view(b) for b in breaches if b.due_at <= now],
+        "breached_earlier_at": earlier[-1].level if earlier else None,
         "provisional": appeal.provisional,
         "first_response_at": local_time(appeal.first_response_at),
         "decided_at": local_time(appeal.decided_at),
@@ -222,6 +232,7 @@ def event_view(event: EventRecord, names: dict[int, str]) -> dict[str, Any]:
         "id": event.id,
         "version": event.version,
         "at": local_time(event.at),
+        "recorded_at": local_time(event.recorded_at or event.at),
         "actor": names.get(event.actor_id) if event.actor_id else None,
         "kind": event.kind,
         "trigger": event.trigger,
@@ -229,4 +240,16 @@ def event_view(event: EventRecord, names: dict[int, str]) -> dict[str, Any]:
         "to": event.to_state,
         "comment": event.comment,
         "payload": dict(event.payload),
+    }
+
+
+def breach_view(breach: Any) -> dict[str, Any]:
+    """One limit that ran out: where, which clock, its due instant, and how late a sweep found it."""
+    return {
+        "level": breach.level,
+        "unit_id": breach.unit_id,
+        "clock": breach.clock,
+        "due_at": local_time(breach.due_at),
+        "detected_at": local_time(breach.detected_at),
+        "late": duration_view(timedelta(seconds=breach.late_s)),
     }

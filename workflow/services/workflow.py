@@ -354,6 +354,7 @@ class Workflow:
         units = uow.repo.units_by_id(list({r.unit_id for r in records}))
         codes = uow.repo.enterprise_credit_codes([r.enterprise_id for r in records])
         enterprises = uow.repo.enterprise_names([r.enterprise_id for r in records])
+        breaches = uow.repo.breaches_of([r.id for r in records])
         now = self.clock.now()
         views = []
         for record in records:
@@ -368,7 +369,7 @@ class Workflow:
                     enterprise_name=enterprises.get(record.enterprise_id, ""),
                     enterprise_credit_code=codes.get(record.enterprise_id),
                     locale=locale,
-                    sla=sla_view(record, self.planner, now),
+                    sla=sla_view(record, self.planner, now, breaches[record.id]),
                 )
             )
         return views

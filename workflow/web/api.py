@@ -160,6 +160,17 @@ class WorkingTime(Answer):
     text: str
 
 
+class Breach(Answer):
+    """A time limit that ran out at a level: its due instant, and how late a sweep found it."""
+
+    level: str
+    unit_id: int
+    clock: str
+    due_at: str
+    detected_at: str
+    late: WorkingTime
+
+
 class Sla(Answer):
     """Times are ISO 8601 with the Shanghai offset."""
 
@@ -172,6 +183,8 @@ class Sla(Answer):
     working_time_left: WorkingTime | None
     overall_used: WorkingTime | None
     breached_at: str | None
+    breaches: list[Breach]
+    breached_earlier_at: str | None
     provisional: bool
     first_response_at: str | None
     decided_at: str | None

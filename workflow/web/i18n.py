@@ -189,8 +189,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     # misc
     "time.left": ("剩 {text}", "{text} left"),
     "time.over": ("超时 {text}", "{text} overdue"),
-    # A breached appeal already escalated: the clock of the level now holding it still runs.
-    "time.new_level": ("上报后本级", "at the new level:"),
+    # A breach is a fact about the level that let it happen; the status shown is the current level's clock.
+    "time.breached_earlier": ("此前在{level}超时", "breached earlier at the {level} level"),
     "time.paused": ("暂停计时", "Clock paused"),
     "time.stopped": ("已停止计时", "Clock stopped"),
     "time.none": ("无时限", "No time limit"),

@@ -13,7 +13,7 @@ from alembic import op
 import workflow.persistence.tables as tables
 
 revision = "0008_sign_in_hardening"
-down_revision = "0006_audit_chain"
+down_revision = "0007_catch_up"
 branch_labels = None
 depends_on = None
 
