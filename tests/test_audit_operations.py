@@ -52,9 +52,15 @@ def test_upgrading_chains_the_events_written_before_and_the_trail_verifies_clean
         assert "hash" not in {c[1] for c in conn.execute(text("SELECT * FROM appeal_events")).cursor.description}
     migrate(demo.engine, "upgrade", "head")
     demo.engine.dispose()
-    # Recomputed from the same events in the order they were written: the very same chains.
-    assert {number: [(e.seq, e.prev_hash, e.hash) for e in chain_of(demo, number)] for number in numbers} == before
-    assert [demo.record(n).audit_head for n in numbers] == [before[n][-1][2] for n in numbers]
+    # Recomputed from the same events in the order they were written: the same links. (The downgrade dropped
+    # recorded_at, 0007's column, so the hashes now cover one field less than before and differ.)
+    after = {number: [(e.seq, e.prev_hash, e.hash) for e in chain_of(demo, number)] for number in numbers}
+    assert {n: [seq for seq, _, _ in chain] for n, chain in after.items()} == {
+        n: [seq for seq, _, _ in chain] for n, chain in before.items()
+    }
+    for chain in after.values():
+        assert [prev for _, prev, _ in chain] == [None, *(h for _, _, h in chain[:-1])]
+    assert [demo.record(n).audit_head for n in numbers] == [after[n][-1][2] for n in numbers]
     assert problems(audit.verify(demo)) == []
     with demo.engine.connect() as conn, pytest.raises(DBAPIError, match="append-only"):
         conn.execute(text("UPDATE appeal_events SET comment = 'x'"))

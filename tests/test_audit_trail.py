@@ -153,8 +153,9 @@ def test_a_forged_event_is_found_whether_its_hash_fits_or_not(walked: tuple[Work
         conn.execute(
             text(
                 "INSERT INTO appeal_events (appeal_id, version, kind, actor_id, at, trigger, from_state, to_state, "
-                "comment, payload, seq, prev_hash, hash) SELECT appeal_id, version, 'commented', actor_id, at, "
-                "trigger, from_state, to_state, '伪造', payload, :seq, :prev, :hash FROM appeal_events WHERE id = :id"
+                "comment, payload, seq, prev_hash, hash, recorded_at) SELECT appeal_id, version, 'commented', "
+                "actor_id, at, trigger, from_state, to_state, '伪造', payload, :seq, :prev, :hash, recorded_at "
+                "FROM appeal_events WHERE id = :id"
             ),
             {"seq": link["seq"], "prev": link["prev_hash"], "hash": link["hash"], "id": last.id},
         )
