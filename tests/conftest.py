@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -136,3 +137,11 @@ def files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "appeals-files"
     monkeypatch.setenv("APPEALS_FILES_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """The browser of the end-to-end tests, shared by every module of a test process (see test_browser)."""
+    from tests.test_browser import chromium_session  # Playwright is imported only where a browser is driven
+
+    yield from chromium_session()

@@ -39,8 +39,9 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Browser]:
+def chromium_session() -> Iterator[Browser]:
+    """One Chromium per test process (the `chromium` fixture in conftest): Playwright's sync API cannot
+    start twice in one thread, so every module that drives the browser shares this one."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("APPEALS_REQUIRE_BROWSER") == "1":
             pytest.fail(f"Chromium is required here but {CHROMIUM} is missing (apt-get install chromium)")

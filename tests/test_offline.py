@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from tests.conftest import OUTDOOR_EVENT
 from tests.live_server import LiveServer
-from tests.test_browser import PASSWORD, chromium, server, with_passwords  # noqa: F401 - fixtures
+from tests.test_browser import PASSWORD, server, with_passwords  # noqa: F401 - fixtures
 from workflow.clock import FrozenClock
 from workflow.services.workflow import Workflow
 
@@ -58,7 +58,7 @@ def visit(page: Page, path: str, ready: Callable[[Page], None] | None = None) ->
 
 
 def test_no_page_asks_for_anything_outside_the_server_and_the_api_docs_render_offline(
-    chromium: Browser,  # noqa: F811
+    chromium: Browser,
     server: LiveServer,  # noqa: F811
     demo: Workflow,
     clock: FrozenClock,
