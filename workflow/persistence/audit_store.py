@@ -92,9 +92,11 @@ class AuditStore:
             at = datetime.fromisoformat(at)
         at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
         recorded_at = row[14]
-        if isinstance(recorded_at, str):
-            recorded_at = datetime.fromisoformat(recorded_at)
-        if recorded_at is not None:
+        if recorded_at == row[5]:  # written when it took effect (all but catch-up events): parsed once
+            recorded_at = at
+        elif recorded_at is not None:
+            if isinstance(recorded_at, str):
+                recorded_at = datetime.fromisoformat(recorded_at)
             recorded_at = recorded_at.replace(tzinfo=UTC) if recorded_at.tzinfo is None else recorded_at.astimezone(UTC)
         if isinstance(payload, str | bytes):
             payload = json.loads(payload)
