@@ -64,6 +64,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{target}"
         return
     url = request.getfixturevalue("pg_database")
+    empty_pg_database(url)
+    yield url
+
+
+def empty_pg_database(url: str) -> None:
+    """Every table of a migrated PostgreSQL database emptied, its identities restarted: a test's clean slate."""
     engine = create_database_engine(url)
     names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
     with engine.begin() as conn:
@@ -71,7 +77,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     engine.dispose()
-    yield url
 
 
 @pytest.fixture

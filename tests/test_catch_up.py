@@ -22,10 +22,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.catch_up_runs import MODES, Action, History, Outcome, Submission, run
-from tests.conftest import BACKENDS, PG_URL
+from tests.conftest import BACKENDS, PG_URL, empty_pg_database
 from workflow.persistence.database import create_database_engine
 from workflow.persistence.migrate import upgrade
-from workflow.persistence.tables import Base
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -67,13 +66,7 @@ class Databases:
             shutil.copy(self.request.getfixturevalue("sqlite_template"), target)
             return f"sqlite:///{target}"
         url: str = self.request.getfixturevalue("pg_mode_databases")[mode]
-        engine = create_database_engine(url)
-        names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
-        with engine.begin() as conn:
-            # The audit trail refuses TRUNCATE; the clean slate sets its triggers aside (superuser), as conftest does.
-            conn.execute(text("SET LOCAL session_replication_role = replica"))
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        engine.dispose()
+        empty_pg_database(url)
         return url
 
     def play(self, history: History, mode: str, start: datetime) -> Outcome:
