@@ -37,10 +37,9 @@ from notifications.outbox import notices as notices_table
 from notifications.outbox import users as users_table
 from notifications.rendering import RenderedNotice, Renderer
 from notifications.samples import render_extras
+from tests.cli_support import CliRun, cli_runner
 from tests.conftest import OUTDOOR_EVENT
-from workflow import bootstrap
 from workflow.bootstrap import connect
-from workflow.cli import main
 from workflow.clock import FrozenClock
 from workflow.domain.org import SUPERVISOR_ROLES
 from workflow.persistence.database import create_database_engine
@@ -371,40 +370,12 @@ def test_a_451_is_retried_after_the_backoff_and_then_delivered_once(
     assert sender.dispatch().claimed == 0
 
 
-@dataclass
-class CliRun:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
 def cli(
     db_url: str, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Callable[..., CliRun]]:
+) -> Callable[..., CliRun]:
     """`appeals ...` in-process on the test database, on the test's clock; closes the engines it opened."""
-    opened: list[Engine] = []
-
-    def create(url: str, **options: Any) -> Engine:
-        engine = create_database_engine(url, **options)
-        opened.append(engine)
-        return engine
-
-    monkeypatch.setattr(bootstrap, "create_database_engine", create)
-    monkeypatch.setattr(bootstrap, "SystemClock", lambda: clock)
-
-    def run(*argv: str) -> CliRun:
-        capsys.readouterr()
-        try:
-            code = main(["--db", db_url, *argv])
-        finally:
-            for engine in opened:
-                engine.dispose()
-            opened.clear()
-        captured = capsys.readouterr()
-        return CliRun(code, captured.out, captured.err)
-
-    yield run
+    return cli_runner(db_url, clock, monkeypatch, capsys)
 
 
 def test_a_550_fails_at_once_is_listed_as_failed_and_a_retry_from_the_cli_delivers_it(
